@@ -1,0 +1,3 @@
+from ustui.cli import run
+
+run()

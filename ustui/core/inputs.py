@@ -1,0 +1,179 @@
+"""Finding the files to work on: DICOM files, folders (recursive) and ZIP archives.
+
+ZIP members are read in place, never extracted. Members whose names could
+escape a folder, encrypted members and members that look like ZIP bombs are
+refused with a reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from ustui.core.errors import UstuiError
+
+#: Members larger than this, once decompressed, are refused.
+MAX_MEMBER_BYTES = 8 * 1024**3
+#: Members that inflate more than this many times (and to over 64 MiB) are refused.
+MAX_RATIO = 200
+_RATIO_FLOOR = 64 * 1024**2
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One file to work on, on disk or inside a ZIP archive."""
+
+    key: str
+    """Stable identity (resolved path, or ``archive::member``); never written to exports."""
+    label: str
+    """What the user sees: the path as given, or ``archive/member``."""
+    size: int
+    path: Path
+    """The file itself, or the archive that holds it."""
+    member: str | None = None
+    """The member name inside ``path`` when that is a ZIP archive."""
+
+    def open(self) -> BinaryIO:
+        """A seekable binary stream of the file's bytes (the caller closes it)."""
+        if self.member is None:
+            return self.path.open("rb")
+        archive = zipfile.ZipFile(self.path)
+        try:
+            stream = archive.open(self.member)
+        except BaseException:
+            archive.close()
+            raise
+        return _MemberStream(stream, archive)
+
+
+class _MemberStream:
+    """A ZIP member stream that closes its archive with it."""
+
+    def __init__(self, stream: BinaryIO, archive: zipfile.ZipFile) -> None:
+        self._stream = stream
+        self._archive = archive
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+    def __enter__(self) -> _MemberStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stream.close()
+        self._archive.close()
+
+
+@dataclass
+class Discovery:
+    """The files found under some paths, and the paths refused with reasons."""
+
+    files: list[InputFile] = field(default_factory=list)
+    problems: list[UstuiError] = field(default_factory=list)
+
+
+def _natural_key(text: str) -> list[object]:
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+
+
+def discover(paths: Sequence[str | Path]) -> Discovery:
+    """Every candidate file under ``paths``, in natural order, without duplicates."""
+    found = Discovery()
+    seen: set[str] = set()
+    for raw in paths:
+        for item in _expand(Path(raw), str(raw), found):
+            if item.key not in seen:
+                seen.add(item.key)
+                found.files.append(item)
+    found.files.sort(key=lambda f: _natural_key(f.label))
+    return found
+
+
+def _expand(path: Path, label: str, found: Discovery) -> Iterable[InputFile]:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        kind = "broken symlink" if path.is_symlink() else "no such file or folder"
+        found.problems.append(UstuiError(kind, source=label))
+        return
+    except OSError as exc:
+        found.problems.append(UstuiError(f"cannot read: {exc.strerror}", source=label))
+        return
+    if stat.S_ISDIR(st.st_mode):
+        yield from _walk(path, label, found)
+    elif not stat.S_ISREG(st.st_mode):
+        found.problems.append(UstuiError("not a regular file", source=label))
+    elif zipfile.is_zipfile(path) if path.suffix.lower() == ".zip" else False:
+        yield from _members(path, label, found)
+    else:
+        yield InputFile(key=str(path.resolve()), label=label, size=st.st_size, path=path)
+
+
+def _walk(root: Path, label: str, found: Discovery) -> Iterable[InputFile]:
+    visited: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=None):
+        st = os.stat(dirpath)
+        if (st.st_dev, st.st_ino) in visited:
+            # A symlink loop or a second link to a folder already searched.
+            dirnames.clear()
+            continue
+        visited.add((st.st_dev, st.st_ino))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            yield from _expand(path, os.path.join(label, os.path.relpath(path, root)), found)
+
+
+def _members(archive: Path, label: str, found: Discovery) -> Iterable[InputFile]:
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            infos = zf.infolist()
+    except (OSError, zipfile.BadZipFile) as exc:
+        found.problems.append(UstuiError(f"unreadable ZIP archive: {exc}", source=label))
+        return
+    resolved = archive.resolve()
+    for info in infos:
+        if info.is_dir():
+            continue
+        where = f"{label}/{info.filename}"
+        reason = member_problem(info)
+        if reason:
+            found.problems.append(UstuiError(reason, source=where))
+            continue
+        if PurePosixPath(info.filename).name.startswith("."):
+            continue
+        yield InputFile(
+            key=f"{resolved}::{info.filename}",
+            label=where,
+            size=info.file_size,
+            path=archive,
+            member=info.filename,
+        )
+
+
+def member_problem(info: zipfile.ZipInfo) -> str | None:
+    """Why a ZIP member must not be read, or None when it is safe."""
+    name = info.filename
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+        return "refused ZIP member: its name points outside the archive"
+    if info.flag_bits & 0x1:
+        return "refused ZIP member: encrypted"
+    if info.file_size > MAX_MEMBER_BYTES:
+        return f"refused ZIP member: {info.file_size} bytes uncompressed is over the limit"
+    if info.file_size > _RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+        return "refused ZIP member: compression ratio suggests a ZIP bomb"
+    if PurePosixPath(name).suffix.lower() == ".zip":
+        return "refused ZIP member: archives inside archives are not opened"
+    return None

@@ -1,0 +1,475 @@
+"""Profiles: the de-identification options, tag fields, device presets and export
+policy one study needs, loaded from TOML.
+
+The shipped ``profiles.toml`` is read first; a user's
+``$XDG_CONFIG_HOME/ustui/profiles.toml`` may add profiles or replace shipped
+ones by name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+from ustui.core.atomic import write_atomic
+from ustui.core.boxes import Box
+from ustui.core.errors import ProfileError
+from ustui.core.paths import config_dir
+
+DEFAULT_PROFILE = "generic-us"
+DEFAULT_TEMPLATE = "{subject}/{study}/{series}/{index:04d}_{tags}.dcm"
+
+#: Option names accepted in ``deid.options``, each with its PS3.15 table column.
+DEID_OPTIONS: dict[str, str] = {
+    "retain-safe-private": "rtnSafePrivOpt",
+    "retain-device-identity": "rtnDevIdOpt",
+    "retain-institution-identity": "rtnInstIdOpt",
+    "retain-patient-characteristics": "rtnPatCharsOpt",
+    "retain-full-dates": "rtnLongFullDatesOpt",
+    "retain-modified-dates": "rtnLongModifDatesOpt",
+    "clean-descriptors": "cleanDescOpt",
+    "clean-structured-content": "cleanStructContOpt",
+    "clean-graphics": "cleanGraphOpt",
+}
+
+LOSSY_POLICIES = ("keep", "reencode", "lossless")
+LOSSLESS_POLICIES = ("uncompressed", "rle", "jpeg-ls")
+FRAME_KINDS = ("any", "single", "multi")
+TEMPLATE_FIELDS = {"subject", "study", "series", "index", "tags"}
+# Keys the TUI reserves for its own actions; tag hotkeys may not take them.
+RESERVED_KEYS = set("jkamvsxieq?[] ")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+@dataclass(frozen=True)
+class DeidSettings:
+    """How headers are de-identified."""
+
+    options: tuple[str, ...] = ()
+    """PS3.15 options applied on top of the Basic Profile (names from DEID_OPTIONS)."""
+    date_shift_days: tuple[int, int] = (1, 3650)
+    """Range of the per-subject backward date shift (retain-modified-dates only)."""
+    subject_prefix: str = "S-"
+    """Prefix of the keyed-hash subject pseudonym."""
+    key_file: Path | None = None
+    """A team key shared by everyone on a study; None uses the personal key."""
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """What an export writes and how."""
+
+    template: str = DEFAULT_TEMPLATE
+    """File name template inside the ZIP."""
+    lossy: str = "keep"
+    """Policy for lossy input: keep, reencode or lossless."""
+    jpeg_quality: int = 95
+    """JPEG quality when re-encoding."""
+    lossless: str = "uncompressed"
+    """Transfer syntax family for lossless input: uncompressed, rle or jpeg-ls."""
+    crosswalk: Path | None = None
+    """Where the re-identification crosswalk goes; None writes none."""
+
+
+@dataclass(frozen=True)
+class TagField:
+    """One tag a user sets per file with a single keystroke."""
+
+    name: str
+    values: dict[str, str]
+    """Value -> hotkey, in display order."""
+    required: bool = False
+    dicom: str | None = None
+    """DICOM keyword the value is written to, if any."""
+    dicom_values: dict[str, str] = field(default_factory=dict)
+    """How each value is spelled in the DICOM attribute (default: the value itself)."""
+
+    def dicom_value(self, value: str) -> str:
+        return self.dicom_values.get(value, value)
+
+
+@dataclass(frozen=True)
+class DevicePreset:
+    """A crop (and masks) for every file from one kind of device and geometry."""
+
+    name: str
+    crop: Box
+    masks: tuple[Box, ...] = ()
+    manufacturer: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    rows: int | None = None
+    columns: int | None = None
+    frames: str = "any"
+
+    def matches(
+        self,
+        *,
+        manufacturer: str,
+        model: str,
+        serial: str,
+        rows: int,
+        columns: int,
+        multi_frame: bool,
+    ) -> bool:
+        wanted: list[tuple[object, object]] = [
+            (self.manufacturer, manufacturer),
+            (self.model, model),
+            (self.serial, serial),
+            (self.rows, rows),
+            (self.columns, columns),
+        ]
+        if any(want is not None and want != have for want, have in wanted):
+            return False
+        return self.frames == "any" or (self.frames == "multi") == multi_frame
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything one study needs; see ``profiles.toml``."""
+
+    name: str
+    description: str = ""
+    deid: DeidSettings = field(default_factory=DeidSettings)
+    export: ExportSettings = field(default_factory=ExportSettings)
+    tags: tuple[TagField, ...] = ()
+    devices: tuple[DevicePreset, ...] = ()
+    source: Path | None = None
+    """The file this profile was read from."""
+
+    @property
+    def required_tags(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.tags if t.required)
+
+    def preset_for(
+        self,
+        *,
+        manufacturer: str,
+        model: str,
+        serial: str,
+        rows: int,
+        columns: int,
+        multi_frame: bool,
+    ) -> DevicePreset | None:
+        """The first device preset matching a file, or None."""
+        for preset in self.devices:
+            if preset.matches(
+                manufacturer=manufacturer,
+                model=model,
+                serial=serial,
+                rows=rows,
+                columns=columns,
+                multi_frame=multi_frame,
+            ):
+                return preset
+        return None
+
+
+def shipped_file() -> Path:
+    """The profiles.toml that ships with the package."""
+    return Path(str(resources.files("ustui") / "profiles.toml"))
+
+
+def user_file() -> Path:
+    return config_dir() / "profiles.toml"
+
+
+def profile_files() -> list[Path]:
+    """Profile files in the order they are read (later ones win)."""
+    files = [shipped_file()]
+    if user_file().is_file():
+        files.append(user_file())
+    return files
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise ProfileError(f"cannot read: {exc.strerror}", source=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"not valid TOML: {exc}", source=str(path)) from None
+
+
+def load_profiles() -> dict[str, Profile]:
+    """All profiles by name, the user's file overriding the shipped one."""
+    profiles: dict[str, Profile] = {}
+    for path in profile_files():
+        problems = check_file(path)
+        if problems:
+            raise ProfileError(problems[0], source=str(path))
+        for name, table in _read_toml(path).items():
+            profiles[name] = _parse_profile(name, table, path)
+    return profiles
+
+
+def get_profile(name: str | None = None) -> Profile:
+    name = name or DEFAULT_PROFILE
+    profiles = load_profiles()
+    if name not in profiles:
+        raise ProfileError(f"no profile named {name!r}; known: {', '.join(sorted(profiles))}")
+    return profiles[name]
+
+
+def _box(value: Any) -> Box:
+    return Box.from_list(list(value))
+
+
+def _parse_profile(name: str, table: dict[str, Any], source: Path) -> Profile:
+    deid = table.get("deid", {})
+    export = table.get("export", {})
+    key_file = deid.get("key_file") or ""
+    crosswalk = export.get("crosswalk") or ""
+    return Profile(
+        name=name,
+        description=table.get("description", ""),
+        deid=DeidSettings(
+            options=tuple(deid.get("options", ())),
+            date_shift_days=tuple(deid.get("date_shift_days", (1, 3650))),  # type: ignore[arg-type]
+            subject_prefix=deid.get("subject_prefix", "S-"),
+            key_file=_resolve(key_file, source) if key_file else None,
+        ),
+        export=ExportSettings(
+            template=export.get("template", DEFAULT_TEMPLATE),
+            lossy=export.get("lossy", "keep"),
+            jpeg_quality=int(export.get("jpeg_quality", 95)),
+            lossless=export.get("lossless", "uncompressed"),
+            crosswalk=_resolve(crosswalk, source) if crosswalk else None,
+        ),
+        tags=tuple(
+            TagField(
+                name=t["name"],
+                values=dict(t["values"]),
+                required=bool(t.get("required", False)),
+                dicom=t.get("dicom"),
+                dicom_values=dict(t.get("dicom_values", {})),
+            )
+            for t in table.get("tags", ())
+        ),
+        devices=tuple(
+            DevicePreset(
+                name=d["name"],
+                crop=_box(d["crop"]),
+                masks=tuple(_box(m) for m in d.get("masks", ())),
+                manufacturer=d.get("manufacturer"),
+                model=d.get("model"),
+                serial=d.get("serial"),
+                rows=d.get("rows"),
+                columns=d.get("columns"),
+                frames=d.get("frames", "any"),
+            )
+            for d in table.get("devices", ())
+        ),
+        source=source,
+    )
+
+
+def _resolve(value: str, source: Path) -> Path:
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else source.parent / path
+
+
+# --- validation -------------------------------------------------------------------
+
+
+def check_file(path: Path) -> list[str]:
+    """Every problem in a profile file, one line each (empty when the file is good)."""
+    try:
+        data = _read_toml(path)
+    except ProfileError as exc:
+        return [exc.reason]
+    problems: list[str] = []
+    for name, table in data.items():
+        if not isinstance(table, dict):
+            problems.append(f"{name}: a profile must be a table ([{name}])")
+            continue
+        problems.extend(f"{name}: {p}" for p in _check_profile(table))
+    return problems
+
+
+_PROFILE_KEYS = {"description", "deid", "export", "tags", "devices"}
+_DEID_KEYS = {"options", "date_shift_days", "subject_prefix", "key_file"}
+_EXPORT_KEYS = {"template", "lossy", "jpeg_quality", "lossless", "crosswalk"}
+_TAG_KEYS = {"name", "values", "required", "dicom", "dicom_values"}
+_DEVICE_KEYS = {
+    "name", "crop", "masks", "manufacturer", "model", "serial", "rows", "columns", "frames"
+}
+
+
+def _unknown(where: str, table: dict[str, Any], known: set[str]) -> list[str]:
+    return [
+        f"{where}unknown setting {key!r} (known: {', '.join(sorted(known))})"
+        for key in table
+        if key not in known
+    ]
+
+
+def _check_profile(table: dict[str, Any]) -> list[str]:
+    problems = _unknown("", table, _PROFILE_KEYS)
+    problems += _check_deid(table.get("deid", {}))
+    problems += _check_export(table.get("export", {}))
+    problems += _check_tags(table.get("tags", []))
+    for i, device in enumerate(table.get("devices", [])):
+        problems += [f"devices[{i}]: {p}" for p in _check_device(device)]
+    return problems
+
+
+def _check_deid(deid: dict[str, Any]) -> list[str]:
+    problems = _unknown("deid: ", deid, _DEID_KEYS)
+    for option in deid.get("options", []):
+        if option not in DEID_OPTIONS:
+            problems.append(
+                f"deid: unknown option {option!r} (known: {', '.join(DEID_OPTIONS)})"
+            )
+    options = set(deid.get("options", []))
+    if {"retain-full-dates", "retain-modified-dates"} <= options:
+        problems.append("deid: retain-full-dates and retain-modified-dates exclude each other")
+    shift = deid.get("date_shift_days", [1, 3650])
+    if not (
+        isinstance(shift, list)
+        and len(shift) == 2
+        and all(isinstance(v, int) for v in shift)
+        and 0 < shift[0] <= shift[1]
+    ):
+        problems.append(f"deid: date_shift_days must be [min, max] with 0 < min <= max, got {shift}")
+    prefix = deid.get("subject_prefix", "S-")
+    if not isinstance(prefix, str) or (prefix and not _SAFE_NAME.match(prefix)):
+        problems.append(f"deid: subject_prefix {prefix!r} may hold only letters, digits, . _ + -")
+    return problems
+
+
+def _check_export(export: dict[str, Any]) -> list[str]:
+    problems = _unknown("export: ", export, _EXPORT_KEYS)
+    template = export.get("template", DEFAULT_TEMPLATE)
+    fields = set(re.findall(r"{(\w+)", template)) if isinstance(template, str) else set()
+    if not isinstance(template, str) or not template.endswith(".dcm"):
+        problems.append(f"export: template {template!r} must end in .dcm")
+    for unknown in sorted(fields - TEMPLATE_FIELDS):
+        problems.append(
+            f"export: template field {{{unknown}}} unknown (known: {', '.join(sorted(TEMPLATE_FIELDS))})"
+        )
+    if "index" not in fields:
+        problems.append("export: template must contain {index} so names cannot collide")
+    if export.get("lossy", "keep") not in LOSSY_POLICIES:
+        problems.append(f"export: lossy must be one of {', '.join(LOSSY_POLICIES)}")
+    if export.get("lossless", "uncompressed") not in LOSSLESS_POLICIES:
+        problems.append(f"export: lossless must be one of {', '.join(LOSSLESS_POLICIES)}")
+    quality = export.get("jpeg_quality", 95)
+    if not isinstance(quality, int) or not 1 <= quality <= 100:
+        problems.append(f"export: jpeg_quality must be an integer 1-100, got {quality!r}")
+    return problems
+
+
+def _check_tags(tags: Any) -> list[str]:
+    if not isinstance(tags, list):
+        return ["tags: must be an array of tables ([[profile.tags]])"]
+    problems: list[str] = []
+    seen_keys: dict[str, str] = {}
+    names: set[str] = set()
+    for i, tag in enumerate(tags):
+        name = tag.get("name", f"tags[{i}]")
+        problems += _unknown(f"tag {name}: ", tag, _TAG_KEYS)
+        if not isinstance(name, str) or not _SAFE_NAME.match(name):
+            problems.append(f"tag {name!r}: name may hold only letters, digits, . _ + -")
+        if name in names:
+            problems.append(f"tag {name}: defined twice")
+        names.add(name)
+        values = tag.get("values")
+        if not isinstance(values, dict) or not values:
+            problems.append(f"tag {name}: values must be a table of value = \"hotkey\"")
+            continue
+        for value, key in values.items():
+            if not _SAFE_NAME.match(value):
+                problems.append(
+                    f"tag {name}: value {value!r} may hold only letters, digits, . _ + -"
+                )
+            if not isinstance(key, str) or len(key) != 1:
+                problems.append(f"tag {name}: hotkey for {value} must be one character")
+                continue
+            if key in RESERVED_KEYS:
+                problems.append(f"tag {name}: hotkey {key!r} for {value} is a reserved ustui key")
+            elif key in seen_keys:
+                problems.append(
+                    f"tag {name}: hotkey {key!r} for {value} collides with {seen_keys[key]}"
+                )
+            else:
+                seen_keys[key] = f"{name}={value}"
+        dicom = tag.get("dicom")
+        if dicom is not None:
+            tag_number = tag_for_keyword(dicom)
+            if tag_number is None:
+                problems.append(f"tag {name}: unknown DICOM attribute {dicom!r}")
+            elif dictionary_VR(tag_number) not in {"CS", "LO", "SH", "LT", "ST", "UT"}:
+                problems.append(f"tag {name}: DICOM attribute {dicom} does not hold text")
+        for value in tag.get("dicom_values", {}):
+            if value not in values:
+                problems.append(f"tag {name}: dicom_values names unknown value {value!r}")
+    return problems
+
+
+def _check_box(what: str, value: Any, rows: Any, columns: Any) -> list[str]:
+    try:
+        box = _box(value)
+    except (TypeError, ValueError):
+        return [f"{what} must be [left, top, right, bottom] integers, got {value!r}"]
+    problems = []
+    if box.left < 0 or box.top < 0 or box.is_empty:
+        problems.append(f"{what} {box.as_list()} is empty or negative")
+    if isinstance(columns, int) and box.right > columns or isinstance(rows, int) and box.bottom > rows:
+        problems.append(f"{what} {box.as_list()} lies outside the {columns}x{rows} image")
+    return problems
+
+
+def _check_device(device: dict[str, Any]) -> list[str]:
+    problems = _unknown("", device, _DEVICE_KEYS)
+    if not device.get("name"):
+        problems.append("a device preset needs a name")
+    rows, columns = device.get("rows"), device.get("columns")
+    if "crop" not in device:
+        problems.append("a device preset needs a crop")
+    else:
+        problems += _check_box("crop", device["crop"], rows, columns)
+    for j, mask in enumerate(device.get("masks", [])):
+        problems += _check_box(f"masks[{j}]", mask, rows, columns)
+    if device.get("frames", "any") not in FRAME_KINDS:
+        problems.append(f"frames must be one of {', '.join(FRAME_KINDS)}")
+    return problems
+
+
+# --- writing presets back -----------------------------------------------------------
+
+
+def save_device_preset(profile: Profile, preset: DevicePreset) -> Path:
+    """Add ``preset`` to ``profile`` (replacing one of the same name) and write the file.
+
+    The shipped file is never modified: the profile is copied to the user's file
+    first. The rest of the file is kept as it was read; the write is atomic.
+    """
+    target = profile.source if profile.source and profile.source != shipped_file() else None
+    if target is None or not os.access(target, os.W_OK):
+        target = user_file()
+    data = _read_toml(target) if target.is_file() else {}
+    if profile.name not in data:
+        data[profile.name] = _read_toml(shipped_file()).get(profile.name, {})
+    devices = [d for d in data[profile.name].get("devices", []) if d.get("name") != preset.name]
+    entry: dict[str, Any] = {"name": preset.name, "crop": preset.crop.as_list()}
+    if preset.masks:
+        entry["masks"] = [m.as_list() for m in preset.masks]
+    for key in ("manufacturer", "model", "serial", "rows", "columns"):
+        value = getattr(preset, key)
+        if value is not None:
+            entry[key] = value
+    entry["frames"] = preset.frames
+    devices.append(entry)
+    data[profile.name]["devices"] = devices
+    write_atomic(target, tomli_w.dumps(data).encode())
+    return target

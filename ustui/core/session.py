@@ -1,0 +1,130 @@
+"""Sessions: the user's decisions for one set of inputs, saved after every change.
+
+A session lives in ``$XDG_STATE_HOME/ustui/sessions/<hash>.json``, keyed by the
+resolved input paths, so running the same command again resumes where the user
+was. Writes are atomic and owner-only (the file names input paths). A file that
+cannot be read, or that a newer ustui wrote, is set aside with a message rather
+than discarded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ustui.core.atomic import write_atomic
+from ustui.core.boxes import Box
+from ustui.core.paths import private_dir, state_dir
+
+logger = logging.getLogger(__name__)
+
+VERSION = 1
+
+
+@dataclass
+class FileDecision:
+    """What the user decided for one file."""
+
+    crop: Box | None = None
+    """The crop the user set; None leaves it to presets, regions or analysis."""
+    masks: list[Box] = field(default_factory=list)
+    """Boxes blackened in every frame, in original pixel coordinates."""
+    tags: dict[str, str] = field(default_factory=dict)
+    excluded: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "crop": self.crop.as_list() if self.crop else None,
+            "masks": [m.as_list() for m in self.masks],
+            "tags": dict(self.tags),
+            "excluded": self.excluded,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FileDecision:
+        crop = data.get("crop")
+        return cls(
+            crop=Box.from_list(crop) if crop else None,
+            masks=[Box.from_list(m) for m in data.get("masks", [])],
+            tags={str(k): str(v) for k, v in data.get("tags", {}).items()},
+            excluded=bool(data.get("excluded", False)),
+        )
+
+
+def inputs_key(inputs: Sequence[str | Path]) -> str:
+    """The identity of a set of inputs: independent of order and of how paths were spelled."""
+    resolved = sorted({str(Path(p).resolve()) for p in inputs})
+    return hashlib.sha256("\n".join(resolved).encode()).hexdigest()[:24]
+
+
+def session_path(inputs: Sequence[str | Path]) -> Path:
+    return state_dir() / "sessions" / f"{inputs_key(inputs)}.json"
+
+
+@dataclass
+class Session:
+    """Decisions per file (by ``InputFile.key``) plus where the user was."""
+
+    path: Path
+    inputs: list[str]
+    profile: str | None = None
+    files: dict[str, FileDecision] = field(default_factory=dict)
+    cursor_file: str | None = None
+    cursor_frame: int = 0
+    notice: str | None = None
+    """Set when an unusable session file was moved aside on load."""
+
+    @classmethod
+    def load(cls, inputs: Sequence[str | Path]) -> Session:
+        """The saved session for these inputs, or a new one."""
+        path = session_path(inputs)
+        resolved = sorted({str(Path(p).resolve()) for p in inputs})
+        session = cls(path=path, inputs=resolved)
+        if not path.exists():
+            return session
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            if data.get("version", 0) > VERSION:
+                raise ValueError(f"written by a newer ustui (format {data.get('version')})")
+            session.profile = data.get("profile")
+            session.files = {
+                key: FileDecision.from_json(value) for key, value in data.get("files", {}).items()
+            }
+            session.cursor_file = data.get("cursor_file")
+            session.cursor_frame = int(data.get("cursor_frame", 0))
+        except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
+            aside = path.with_name(f"{path.stem}.unusable-{time.strftime('%Y%m%d-%H%M%S')}.json")
+            os.replace(path, aside)
+            session = cls(path=path, inputs=resolved)
+            session.notice = f"session file could not be used ({exc}); moved aside to {aside}"
+            logger.warning("session moved aside: %s", exc)
+        return session
+
+    def decision(self, key: str) -> FileDecision:
+        """The decision for a file, created empty on first use."""
+        return self.files.setdefault(key, FileDecision())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": VERSION,
+            "inputs": self.inputs,
+            "profile": self.profile,
+            "cursor_file": self.cursor_file,
+            "cursor_frame": self.cursor_frame,
+            "files": {key: d.to_json() for key, d in self.files.items()},
+        }
+
+    def save(self) -> None:
+        """Write the session atomically, readable by the owner only."""
+        private_dir(self.path.parent)
+        payload = json.dumps(self.to_json(), indent=1, sort_keys=True).encode()
+        write_atomic(self.path, payload, mode=0o600)

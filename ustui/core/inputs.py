@@ -14,7 +14,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import IO
 
 from ustui.core.errors import UstuiError
 
@@ -39,38 +39,13 @@ class InputFile:
     member: str | None = None
     """The member name inside ``path`` when that is a ZIP archive."""
 
-    def open(self) -> BinaryIO:
+    def open(self) -> IO[bytes]:
         """A seekable binary stream of the file's bytes (the caller closes it)."""
         if self.member is None:
             return self.path.open("rb")
-        archive = zipfile.ZipFile(self.path)
-        try:
-            stream = archive.open(self.member)
-        except BaseException:
-            archive.close()
-            raise
-        return _MemberStream(stream, archive)
-
-
-class _MemberStream:
-    """A ZIP member stream that closes its archive with it."""
-
-    def __init__(self, stream: BinaryIO, archive: zipfile.ZipFile) -> None:
-        self._stream = stream
-        self._archive = archive
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._stream, name)
-
-    def __enter__(self) -> _MemberStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._stream.close()
-        self._archive.close()
+        # The archive's file stays open until the member stream is closed too.
+        with zipfile.ZipFile(self.path) as archive:
+            return archive.open(self.member)
 
 
 @dataclass

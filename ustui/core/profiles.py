@@ -234,7 +234,7 @@ def _parse_profile(name: str, table: dict[str, Any], source: Path) -> Profile:
         description=table.get("description", ""),
         deid=DeidSettings(
             options=tuple(deid.get("options", ())),
-            date_shift_days=tuple(deid.get("date_shift_days", (1, 3650))),  # type: ignore[arg-type]
+            date_shift_days=tuple(deid.get("date_shift_days", (1, 3650))),
             subject_prefix=deid.get("subject_prefix", "S-"),
             key_file=_resolve(key_file, source) if key_file else None,
         ),
@@ -301,7 +301,15 @@ _DEID_KEYS = {"options", "date_shift_days", "subject_prefix", "key_file"}
 _EXPORT_KEYS = {"template", "lossy", "jpeg_quality", "lossless", "crosswalk"}
 _TAG_KEYS = {"name", "values", "required", "dicom", "dicom_values"}
 _DEVICE_KEYS = {
-    "name", "crop", "masks", "manufacturer", "model", "serial", "rows", "columns", "frames"
+    "name",
+    "crop",
+    "masks",
+    "manufacturer",
+    "model",
+    "serial",
+    "rows",
+    "columns",
+    "frames",
 }
 
 
@@ -327,9 +335,7 @@ def _check_deid(deid: dict[str, Any]) -> list[str]:
     problems = _unknown("deid: ", deid, _DEID_KEYS)
     for option in deid.get("options", []):
         if option not in DEID_OPTIONS:
-            problems.append(
-                f"deid: unknown option {option!r} (known: {', '.join(DEID_OPTIONS)})"
-            )
+            problems.append(f"deid: unknown option {option!r} (known: {', '.join(DEID_OPTIONS)})")
     options = set(deid.get("options", []))
     if {"retain-full-dates", "retain-modified-dates"} <= options:
         problems.append("deid: retain-full-dates and retain-modified-dates exclude each other")
@@ -340,7 +346,9 @@ def _check_deid(deid: dict[str, Any]) -> list[str]:
         and all(isinstance(v, int) for v in shift)
         and 0 < shift[0] <= shift[1]
     ):
-        problems.append(f"deid: date_shift_days must be [min, max] with 0 < min <= max, got {shift}")
+        problems.append(
+            f"deid: date_shift_days must be [min, max] with 0 < min <= max, got {shift}"
+        )
     prefix = deid.get("subject_prefix", "S-")
     if not isinstance(prefix, str) or (prefix and not _SAFE_NAME.match(prefix)):
         problems.append(f"deid: subject_prefix {prefix!r} may hold only letters, digits, . _ + -")
@@ -353,10 +361,9 @@ def _check_export(export: dict[str, Any]) -> list[str]:
     fields = set(re.findall(r"{(\w+)", template)) if isinstance(template, str) else set()
     if not isinstance(template, str) or not template.endswith(".dcm"):
         problems.append(f"export: template {template!r} must end in .dcm")
+    known = ", ".join(sorted(TEMPLATE_FIELDS))
     for unknown in sorted(fields - TEMPLATE_FIELDS):
-        problems.append(
-            f"export: template field {{{unknown}}} unknown (known: {', '.join(sorted(TEMPLATE_FIELDS))})"
-        )
+        problems.append(f"export: template field {{{unknown}}} unknown (known: {known})")
     if "index" not in fields:
         problems.append("export: template must contain {index} so names cannot collide")
     if export.get("lossy", "keep") not in LOSSY_POLICIES:
@@ -385,7 +392,7 @@ def _check_tags(tags: Any) -> list[str]:
         names.add(name)
         values = tag.get("values")
         if not isinstance(values, dict) or not values:
-            problems.append(f"tag {name}: values must be a table of value = \"hotkey\"")
+            problems.append(f'tag {name}: values must be a table of value = "hotkey"')
             continue
         for value, key in values.items():
             if not _SAFE_NAME.match(value):
@@ -424,7 +431,9 @@ def _check_box(what: str, value: Any, rows: Any, columns: Any) -> list[str]:
     problems = []
     if box.left < 0 or box.top < 0 or box.is_empty:
         problems.append(f"{what} {box.as_list()} is empty or negative")
-    if isinstance(columns, int) and box.right > columns or isinstance(rows, int) and box.bottom > rows:
+    if (isinstance(columns, int) and box.right > columns) or (
+        isinstance(rows, int) and box.bottom > rows
+    ):
         problems.append(f"{what} {box.as_list()} lies outside the {columns}x{rows} image")
     return problems
 

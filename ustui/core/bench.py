@@ -1,0 +1,306 @@
+"""``ustui bench``: time the export pipeline on synthetic exams like real ones.
+
+Reports milliseconds per frame for each step (read, decode, crop/mask, encode,
+write, zip) and for the whole export, the time for a 20 x 50-frame JPEG exam
+with two workers, and the peak memory of exporting a large cine. The numbers are
+for the machine it runs on; nothing here asserts them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from pydicom import dcmread
+from pydicom.uid import UltrasoundMultiFrameImageStorage, generate_uid
+
+from ustui.core.boxes import Box
+from ustui.core.export import ExportRequest, run_export
+from ustui.core.frames import FrameReader
+from ustui.core.inputs import discover
+from ustui.core.pixels import apply_plan, plan_pixels, write_pixel_data
+from ustui.core.profiles import get_profile
+from ustui.core.reading import read_header
+from ustui.core.session import FileDecision
+from ustui.core.synthetic import Study, burn_text, sector_frame, us_dataset
+
+ROWS, COLUMNS = 800, 1200
+CROPS = ((576, 432), (768, 576), (1024, 768))
+KINDS = ("MONOCHROME2", "RGB", "JPEG")
+#: PRODUCT §9 targets, ms per frame for the 1024x768 crop.
+TARGETS = {"MONOCHROME2": 3.0, "RGB": 6.0, "JPEG": 3.0}
+
+
+@dataclass
+class StepTimes:
+    kind: str
+    crop: str
+    frames: int
+    read: float
+    decode: float
+    crop_mask: float
+    encode: float
+    write: float
+    zip: float
+    export: float
+    """Whole single-file export through run_export, per frame."""
+    path: str
+    """Which pixel path ran (e.g. compressed-domain crop, or the fallback's reason)."""
+
+
+class _NullSink:
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self.size += len(data)
+        return len(data)
+
+
+def _frames(count: int, seed: int) -> list[np.ndarray]:
+    return [
+        burn_text(sector_frame(ROWS, COLUMNS, seed=seed, t=t), "BENCH^PATIENT 01-Jan-2000")
+        for t in range(count)
+    ]
+
+
+def write_exam_file(
+    path: Path, kind: str, frames: int, *, seed: int = 0, study: Study | None = None
+) -> Path:
+    """A synthetic 1200x800 ultrasound file of ``kind`` (MONOCHROME2, RGB or JPEG)."""
+    ds = us_dataset(
+        _frames(frames, seed),
+        study=study or Study(),
+        series_uid=generate_uid(),
+        series_number=1,
+        instance_number=seed + 1,
+        photometric="MONOCHROME2" if kind == "MONOCHROME2" else "RGB",
+        jpeg_quality=90 if kind == "JPEG" else None,
+    )
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def _centered(width: int, height: int) -> Box:
+    left, top = (COLUMNS - width) // 2, (ROWS - height) // 2
+    return Box(left, top, left + width, top + height)
+
+
+def _per_frame(seconds: float, frames: int) -> float:
+    return round(1000 * seconds / frames, 3)
+
+
+def _timed(fn: Callable[..., object], *args: object) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+def measure_steps(folder: Path, kind: str, frames: int) -> Iterator[StepTimes]:
+    """Per-step times for one synthetic file of ``kind``, for each crop size."""
+    path = write_exam_file(folder / f"{kind}.dcm", kind, frames)
+    source = discover([path]).files[0]
+    settings = get_profile().export
+    read = _timed(read_header, source)
+    header = read_header(source)
+    with FrameReader(source, header) as reader:
+        decoded = [reader.frame(i) for i in range(2)]
+        decode = _timed(lambda: [reader.frame(i) for i in range(frames)])
+    for width, height in CROPS:
+        crop = _centered(width, height)
+        mask = Box(crop.left, crop.top, crop.left + 200, crop.top + 40)
+
+        def crop_and_mask(box: Box = crop, m: Box = mask) -> None:
+            for frame in decoded:
+                out = np.ascontiguousarray(frame[box.top : box.bottom, box.left : box.right])
+                out[
+                    m.top - box.top : m.bottom - box.top, m.left - box.left : m.right - box.left
+                ] = 0
+
+        crop_mask = sum(_timed(crop_and_mask) for _ in range(frames // 2))
+        plan = plan_pixels(header, crop, [mask], settings)
+        out_header = header.copy()
+        apply_plan(plan, out_header)
+        sink = _NullSink()
+        with FrameReader(source, header) as reader:
+            pixels = _timed(write_pixel_data, plan, reader, sink)
+        compressed_domain = kind == "JPEG" and not plan.reencoded
+        decode_cost = 0.0 if compressed_domain else decode
+        encode = max(pixels - decode_cost - crop_mask, 0.0)
+        part = io.BytesIO(b"\0" * sink.size)
+        zipped = _timed(_zip_once, part)
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            out = Path(tmp) / "one.zip"
+            decision = FileDecision(crop=crop, masks=[mask])
+            request = ExportRequest(
+                inputs=[source],
+                profile=get_profile(),
+                out=out,
+                decisions={source.key: decision},
+                require_tags=False,
+            )
+            export = _timed(run_export, request)
+        write = _timed(_write_once, folder / "w.bin", sink.size)
+        yield StepTimes(
+            kind=kind,
+            crop=f"{width}x{height}",
+            frames=frames,
+            read=_per_frame(read, frames),
+            decode=_per_frame(decode_cost, frames),
+            crop_mask=_per_frame(crop_mask, frames),
+            encode=_per_frame(encode, frames),
+            write=_per_frame(write, frames),
+            zip=_per_frame(zipped, frames),
+            export=_per_frame(export, frames),
+            path="compressed-domain crop" if compressed_domain else (plan.note or "decode + write"),
+        )
+
+
+def _zip_once(part: io.BytesIO) -> None:
+    with zipfile.ZipFile(io.BytesIO(), "w") as zf, zf.open("x.dcm", "w") as dst:
+        part.seek(0)
+        dst.write(part.getbuffer())
+
+
+def _write_once(path: Path, size: int) -> None:
+    with path.open("wb") as f:
+        f.write(b"\0" * size)
+        f.flush()
+        os.fsync(f.fileno())
+    path.unlink()
+
+
+def exam_seconds(folder: Path, *, files: int, frames: int, workers: int) -> float:
+    """Seconds to export ``files`` JPEG cines of ``frames`` frames with ``workers``."""
+    exam = folder / "exam"
+    exam.mkdir(exist_ok=True)
+    study = Study()
+    template = write_exam_file(exam / "f000.dcm", "JPEG", frames, study=study)
+    for i in range(1, files):
+        # Same pixels, new identities: building 20 cines from scratch would dominate.
+        ds = dcmread(template)
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.InstanceNumber = i + 1
+        ds.save_as(exam / f"f{i:03d}.dcm", enforce_file_format=True)
+    request = ExportRequest(
+        inputs=discover([exam]).files,
+        profile=get_profile(),
+        out=folder / "exam.zip",
+        require_tags=False,
+        workers=workers,
+    )
+    return _timed(run_export, request)
+
+
+def peak_memory_mb(folder: Path, *, megabytes: int) -> tuple[float, float]:
+    """(input size MB, peak RSS MB) of exporting an RGB cine of about ``megabytes``."""
+    frame_bytes = ROWS * COLUMNS * 3
+    frames = max(1, megabytes * 1024 * 1024 // frame_bytes)
+    path = folder / "big.dcm"
+    _write_big_rgb(path, frames)
+    code = (
+        "import resource, sys\n"
+        "from pathlib import Path\n"
+        "from ustui.cli import main\n"
+        f"main(['export', {str(path)!r}, '--out', {str(folder / 'big.zip')!r}, "
+        "'--no-require-tags', '--workers', '1', '--json'])\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    peak_kb = int(result.stdout.strip().splitlines()[-1])
+    return path.stat().st_size / 1024**2, peak_kb / 1024
+
+
+def _write_big_rgb(path: Path, frames: int) -> None:
+    """A large uncompressed RGB cine, written frame by frame to keep this process small."""
+    ds = us_dataset(
+        [np.zeros((ROWS, COLUMNS), np.uint8)],
+        study=Study(),
+        series_uid=generate_uid(),
+        series_number=1,
+        instance_number=1,
+        photometric="RGB",
+    )
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = UltrasoundMultiFrameImageStorage
+    ds.NumberOfFrames = frames
+    ds.FrameTime = 33.3
+    ds.FrameIncrementPointer = 0x00181063
+    del ds.PixelData
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    length = frames * ROWS * COLUMNS * 3
+    with path.open("wb") as f:
+        f.write(buffer.getvalue())
+        f.write(b"\xe0\x7f\x10\x00OB\x00\x00" + length.to_bytes(4, "little"))
+        rgb = np.repeat(sector_frame(ROWS, COLUMNS)[..., None], 3, axis=2).tobytes()
+        for _ in range(frames):
+            f.write(rgb)
+
+
+def run_bench(*, as_json: bool, quick: bool) -> int:
+    """Run every measurement and print a table (or JSON); returns 0."""
+    frames = 10 if quick else 50
+    results: dict[str, object] = {"machine": {"cpus": os.cpu_count()}, "frames_per_file": frames}
+    with tempfile.TemporaryDirectory(prefix="ustui-bench-") as tmp:
+        folder = Path(tmp)
+        steps = [s for kind in KINDS for s in measure_steps(folder, kind, frames)]
+        results["steps_ms_per_frame"] = [asdict(s) for s in steps]
+        exam_files = 5 if quick else 20
+        results["exam"] = {
+            "files": exam_files,
+            "frames": frames,
+            "workers": 2,
+            "seconds": round(exam_seconds(folder, files=exam_files, frames=frames, workers=2), 2),
+            "target_seconds": 5.0 if not quick else None,
+        }
+        size, peak = peak_memory_mb(folder, megabytes=100 if quick else 1024)
+        results["memory"] = {"input_mb": round(size), "peak_rss_mb": round(peak), "target_mb": 300}
+    if as_json:
+        print(json.dumps(results, indent=1))
+    else:
+        _print_table(steps, results)
+    return 0
+
+
+def _print_table(steps: list[StepTimes], results: dict[str, object]) -> None:
+    print(f"ustui bench — {ROWS}x{COLUMNS} input, ms per frame (lower is better)")
+    header = (
+        f"{'input':<12}{'crop':<10}{'read':>7}{'decode':>8}{'crop':>7}{'encode':>8}"
+        f"{'write':>7}{'zip':>7}{'export':>8}  {'target':>6}  path"
+    )
+    print(header)
+    print("-" * len(header))
+    for s in steps:
+        target = TARGETS[s.kind] if s.crop == "1024x768" else None
+        mark = (
+            ""
+            if target is None
+            else (f"{target:>6.1f}" + (" ok" if s.export <= target else " MISS"))
+        )
+        print(
+            f"{s.kind:<12}{s.crop:<10}{s.read:>7.2f}{s.decode:>8.2f}{s.crop_mask:>7.2f}"
+            f"{s.encode:>8.2f}{s.write:>7.2f}{s.zip:>7.2f}{s.export:>8.2f}  {mark:<9}  {s.path}"
+        )
+    exam = results["exam"]
+    memory = results["memory"]
+    assert isinstance(exam, dict) and isinstance(memory, dict)
+    print(
+        f"\nExam: {exam['files']} JPEG files x {exam['frames']} frames with {exam['workers']} "
+        f"workers: {exam['seconds']} s (target 5 s for 20 x 50)"
+    )
+    print(
+        f"Memory: exporting a {memory['input_mb']} MB cine peaked at {memory['peak_rss_mb']} MB "
+        f"RSS (target 300 MB for 1 GB)"
+    )

@@ -1,0 +1,88 @@
+"""Choosing each file's crop: the user's decision, else the device preset, else the
+Sequence of Ultrasound Regions, else image analysis, else the whole image."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from pydicom import Dataset
+
+from ustui.core.autocrop import analysis_crop
+from ustui.core.boxes import Box
+from ustui.core.profiles import DevicePreset, Profile
+from ustui.core.regions import regions_crop
+from ustui.core.session import FileDecision
+
+#: Where a crop came from, best first. Crops from a person (session, preset) count as
+#: reviewed: only those let the export state that the pixels were cleaned.
+CROP_SOURCES = ("session", "preset", "regions", "analysis", "full")
+REVIEWED_SOURCES = frozenset({"session", "preset"})
+
+
+@dataclass(frozen=True)
+class CropChoice:
+    box: Box
+    masks: tuple[Box, ...]
+    source: str
+    """One of CROP_SOURCES."""
+
+    @property
+    def reviewed(self) -> bool:
+        return self.source in REVIEWED_SOURCES
+
+
+def _text(header: Dataset, keyword: str) -> str:
+    value = header.get(keyword, "")
+    return str(value).strip() if value is not None else ""
+
+
+def matching_preset(header: Dataset, profile: Profile) -> DevicePreset | None:
+    """The profile's device preset for this file, matched before identity is removed."""
+    return profile.preset_for(
+        manufacturer=_text(header, "Manufacturer"),
+        model=_text(header, "ManufacturerModelName"),
+        serial=_text(header, "DeviceSerialNumber"),
+        rows=int(header.get("Rows", 0) or 0),
+        columns=int(header.get("Columns", 0) or 0),
+        multi_frame=int(header.get("NumberOfFrames", 1) or 1) > 1,
+    )
+
+
+def choose_crop(
+    header: Dataset,
+    profile: Profile,
+    decision: FileDecision | None,
+    *,
+    sample_frames: Callable[[], Iterable[np.ndarray]] | None = None,
+) -> CropChoice:
+    """The crop and masks to apply to a file, and where they came from.
+
+    Parameters
+    ----------
+    header
+        The original header (device identity still present).
+    profile
+        The active profile, for device presets.
+    decision
+        The user's saved decision, if any.
+    sample_frames
+        Returns display frames for image analysis; called only when needed.
+    """
+    rows, columns = int(header.Rows), int(header.Columns)
+    user_masks = tuple(m.clip(columns, rows) for m in decision.masks) if decision else ()
+    if decision and decision.crop:
+        return CropChoice(decision.crop.clip(columns, rows), user_masks, "session")
+    preset = matching_preset(header, profile)
+    if preset:
+        masks = user_masks or tuple(m.clip(columns, rows) for m in preset.masks)
+        return CropChoice(preset.crop.clip(columns, rows), masks, "preset")
+    box = regions_crop(header)
+    if box:
+        return CropChoice(box, user_masks, "regions")
+    if sample_frames is not None:
+        box = analysis_crop(sample_frames(), rows=rows, columns=columns)
+        if box:
+            return CropChoice(box, user_masks, "analysis")
+    return CropChoice(Box.full(columns, rows), user_masks, "full")

@@ -1,0 +1,443 @@
+"""The export pipeline: inputs -> de-identified, cropped, tagged DICOM files in a ZIP.
+
+Each file is processed on its own (in a worker process when ``workers > 1``) into
+a part file beside the destination; the parent then names the parts, writes them
+with the manifest into a temporary ZIP and renames it into place. An interrupted
+export leaves no partial destination.
+"""
+
+from __future__ import annotations
+
+import copy
+import errno
+import hashlib
+import io
+import logging
+import multiprocessing
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from pydicom import Dataset, dcmwrite
+from pydicom.dataset import FileMetaDataset
+from pydicom.tag import Tag
+
+from ustui.core import manifest, naming
+from ustui.core.audit import record_export
+from ustui.core.cropping import CropChoice, choose_crop
+from ustui.core.crosswalk import CrosswalkRow, write_crosswalk
+from ustui.core.deid import deidentify
+from ustui.core.errors import UstuiError
+from ustui.core.frames import FrameReader, display_rgb
+from ustui.core.inputs import InputFile
+from ustui.core.pixels import apply_plan, plan_pixels, write_pixel_data
+from ustui.core.profiles import Profile
+from ustui.core.pseudonyms import Pseudonyms, load_key
+from ustui.core.reading import read_header
+from ustui.core.regions import rewrite_regions
+from ustui.core.session import FileDecision
+
+logger = logging.getLogger(__name__)
+
+#: Frames sampled across a cine for image-analysis crops.
+ANALYSIS_SAMPLES = 8
+_PIXEL_DATA = Tag(0x7FE0, 0x0010)
+
+
+class ExportFailed(UstuiError):
+    """The export as a whole failed (e.g. the disk is full); nothing was written."""
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    inputs: list[InputFile]
+    profile: Profile
+    out: Path
+    decisions: dict[str, FileDecision] = field(default_factory=dict)
+    subject: str | None = None
+    """One subject pseudonym for every file, instead of one per source patient."""
+    require_tags: bool = True
+    workers: int = 1
+
+
+@dataclass(frozen=True)
+class ExportProgress:
+    done: int
+    total: int
+    label: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    label: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    label: str
+    """The input as the user named it (never written into the export)."""
+    path_in_zip: str
+    row: manifest.ManifestRow
+
+
+@dataclass
+class ExportResult:
+    out: Path | None
+    """The ZIP written, or None when nothing could be exported."""
+    exported: list[ExportedFile] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    crosswalk: Path | None = None
+
+
+@dataclass(frozen=True)
+class _Job:
+    position: int
+    source: InputFile
+    profile: Profile
+    key: bytes
+    decision: FileDecision | None
+    subject: str | None
+    require_tags: bool
+    parts: Path
+
+
+@dataclass(frozen=True)
+class _Done:
+    """A file processed into a part; naming happens once all parts are known."""
+
+    position: int
+    source: InputFile
+    part: Path
+    sort_key: tuple[int, str]
+    study_token: str
+    series_token: str
+    row: manifest.ManifestRow
+    crosswalk: CrosswalkRow
+
+
+Outcome = _Done | Skipped
+
+
+def run_export(
+    request: ExportRequest,
+    *,
+    progress: Callable[[ExportProgress], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> ExportResult:
+    """Export ``request.inputs`` into ``request.out``.
+
+    Raises
+    ------
+    ExportFailed
+        When the destination cannot be written; no partial ZIP is left behind.
+    """
+    out = request.out.resolve()
+    if out.is_dir():
+        raise ExportFailed("is a folder; give a file name ending in .zip", source=str(request.out))
+    if not out.parent.is_dir():
+        raise ExportFailed("its folder does not exist", source=str(request.out))
+    key = load_key(request.profile.deid.key_file)
+    parts = Path(tempfile.mkdtemp(prefix=f".{out.name}.parts-", dir=out.parent))
+    try:
+        jobs = [
+            _Job(
+                position=i,
+                source=source,
+                profile=request.profile,
+                key=key,
+                decision=request.decisions.get(source.key),
+                subject=request.subject,
+                require_tags=request.require_tags,
+                parts=parts,
+            )
+            for i, source in enumerate(request.inputs)
+        ]
+        outcomes = list(_run_jobs(jobs, request.workers, progress, cancelled))
+        done = sorted((o for o in outcomes if isinstance(o, _Done)), key=lambda d: d.position)
+        skipped = [o for o in outcomes if isinstance(o, Skipped)]
+        result = ExportResult(out=None, skipped=_in_input_order(skipped, request.inputs))
+        if not done:
+            return result
+        named = _name(done, request.profile)
+        _write_zip(out, named, request.profile)
+        result.out = request.out
+        result.exported = [ExportedFile(d.source.label, d.row.path, d.row) for d in named]
+        if request.profile.export.crosswalk:
+            result.crosswalk = write_crosswalk(
+                request.profile.export.crosswalk, out, [d.crosswalk for d in named]
+            )
+        record_export(request.profile, result)
+        return result
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
+
+
+def _in_input_order(skipped: list[Skipped], inputs: Sequence[InputFile]) -> list[Skipped]:
+    order = {f.label: i for i, f in enumerate(inputs)}
+    return sorted(skipped, key=lambda s: order.get(s.label, len(order)))
+
+
+def _run_jobs(
+    jobs: list[_Job],
+    workers: int,
+    progress: Callable[[ExportProgress], None] | None,
+    cancelled: Callable[[], bool] | None,
+) -> Iterator[Outcome]:
+    total = len(jobs)
+
+    def report(done: int, label: str) -> None:
+        if progress:
+            progress(ExportProgress(done, total, label))
+
+    report(0, "")
+    if workers <= 1 or total <= 1:
+        for n, job in enumerate(jobs, 1):
+            if cancelled and cancelled():
+                raise ExportFailed("export cancelled; nothing was written")
+            yield _process(job)
+            report(n, job.source.label)
+        return
+    # Spawned workers: forking a process that runs UI threads is unsafe.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: set[Future[Outcome]] = set()
+        queue = iter(jobs)
+        n = 0
+        # Keep at most two jobs per worker in flight so parts on disk stay bounded.
+        for job in queue:
+            pending.add(pool.submit(_process, job))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            if cancelled and cancelled():
+                pool.shutdown(cancel_futures=True)
+                raise ExportFailed("export cancelled; nothing was written")
+            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            for future in finished:
+                outcome = future.result()
+                n += 1
+                report(n, outcome.source.label if isinstance(outcome, _Done) else outcome.label)
+                yield outcome
+                next_job = next(queue, None)
+                if next_job is not None:
+                    pending.add(pool.submit(_process, next_job))
+
+
+def _process(job: _Job) -> Outcome:
+    """One input file into one de-identified part file, or the reason it is skipped."""
+    label = job.source.label
+    decision = job.decision
+    if decision and decision.excluded:
+        return Skipped(label, "excluded by the user")
+    tags = dict(decision.tags) if decision else {}
+    missing = [t for t in job.profile.required_tags if not tags.get(t)]
+    if job.require_tags and missing:
+        return Skipped(label, f"missing required tags: {', '.join(missing)}")
+    try:
+        header = read_header(job.source)
+        with FrameReader(job.source, header) as reader:
+            choice = choose_crop(
+                header, job.profile, decision, sample_frames=lambda: _samples(reader)
+            )
+            return _write_part(job, header, reader, choice, tags)
+    except ExportFailed:
+        raise
+    except UstuiError as exc:
+        return Skipped(label, exc.reason)
+    except Exception as exc:  # a bug must skip the file, never export it uncleaned
+        logger.exception("internal error on input #%d", job.position)
+        return Skipped(label, f"internal error ({type(exc).__name__}); file not exported")
+
+
+def _samples(reader: FrameReader) -> Iterator[np.ndarray]:
+    count = reader.number_of_frames
+    picks = sorted(
+        {round(i * (count - 1) / max(ANALYSIS_SAMPLES - 1, 1)) for i in range(ANALYSIS_SAMPLES)}
+    )
+    for index in picks[:count]:
+        yield display_rgb(reader.frame(index), reader)
+
+
+def _write_part(
+    job: _Job, header: Dataset, reader: FrameReader, choice: CropChoice, tags: dict[str, str]
+) -> _Done:
+    profile = job.profile
+    plan = plan_pixels(header, choice.box, choice.masks, profile.export)
+    pseudonyms = Pseudonyms(job.key)
+    subject = job.subject or pseudonyms.subject(header, profile.deid.subject_prefix)
+    out = copy.deepcopy(header)
+    for tag in [element.tag for element in out if element.tag >= _PIXEL_DATA]:
+        del out[tag]
+    deidentify(
+        out,
+        settings=profile.deid,
+        pseudonyms=pseudonyms,
+        subject=subject,
+        pixels_cleaned=choice.reviewed,
+    )
+    rewrite_regions(out, plan.crop)
+    for field_ in profile.tags:
+        if field_.dicom and tags.get(field_.name):
+            setattr(out, field_.dicom, field_.dicom_value(tags[field_.name]))
+    apply_plan(plan, out)
+    part = job.parts / f"{job.position:06d}.dcm"
+    try:
+        with part.open("wb") as raw:
+            sink = _HashingWriter(raw)
+            sink.write(_header_bytes(out))
+            write_pixel_data(plan, reader, sink)
+            raw.flush()
+            os.fsync(raw.fileno())
+    except OSError as exc:
+        raise ExportFailed(f"cannot write the export: {exc.strerror or exc}") from None
+    row = manifest.ManifestRow(
+        path="",
+        subject=subject,
+        study_uid=str(out.get("StudyInstanceUID", "")),
+        series_uid=str(out.get("SeriesInstanceUID", "")),
+        sop_instance_uid=str(out.SOPInstanceUID),
+        sop_class_uid=str(out.SOPClassUID),
+        frames=reader.number_of_frames,
+        rows=int(out.Rows),
+        columns=int(out.Columns),
+        crop=plan.crop.as_list(),
+        crop_source=choice.source,
+        masks=[m.as_list() for m in plan.masks],
+        tags={t.name: tags[t.name] for t in profile.tags if tags.get(t.name)},
+        transfer_syntax_in=plan.transfer_syntax_in,
+        transfer_syntax_out=plan.transfer_syntax_out,
+        lossy=plan.lossy,
+        reencoded=plan.reencoded,
+        note=plan.note,
+        sha256=sink.hexdigest(),
+    )
+    return _Done(
+        position=job.position,
+        source=job.source,
+        part=part,
+        sort_key=(_instance_number(header), row.sop_instance_uid),
+        study_token=pseudonyms.token("study", str(header.get("StudyInstanceUID", ""))),
+        series_token=pseudonyms.token("series", str(header.get("SeriesInstanceUID", ""))),
+        row=row,
+        crosswalk=CrosswalkRow(
+            input_label=job.source.label,
+            patient_id=str(header.get("PatientID", "")),
+            study_uid=str(header.get("StudyInstanceUID", "")),
+            series_uid=str(header.get("SeriesInstanceUID", "")),
+            sop_instance_uid=str(header.get("SOPInstanceUID", "")),
+            subject=subject,
+            new_study_uid=row.study_uid,
+            new_series_uid=row.series_uid,
+            new_sop_instance_uid=row.sop_instance_uid,
+            path_in_zip="",
+        ),
+    )
+
+
+def _instance_number(header: Dataset) -> int:
+    try:
+        return int(header.get("InstanceNumber", 0) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _header_bytes(ds: Dataset) -> bytes:
+    """Preamble, file meta and every element before Pixel Data, little endian."""
+    meta = ds.file_meta if isinstance(ds.file_meta, FileMetaDataset) else FileMetaDataset()
+    ds.file_meta = meta
+    buffer = io.BytesIO()
+    dcmwrite(buffer, ds, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+class _HashingWriter:
+    """Writes through to a file while computing its sha256."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._hash = hashlib.sha256()
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self._hash.update(data)
+        return self._raw.write(data)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def _name(done: list[_Done], profile: Profile) -> list[_Done]:
+    """Every part with its final member name: index counts within each series."""
+    template = profile.export.template
+    tag_order = [t.name for t in profile.tags]
+    by_series: dict[tuple[str, str, str], list[_Done]] = {}
+    for d in done:
+        by_series.setdefault((d.row.subject, d.study_token, d.series_token), []).append(d)
+    names: dict[int, str] = {}
+    for (subject, study, series), members in by_series.items():
+        for index, d in enumerate(sorted(members, key=lambda m: m.sort_key), 1):
+            names[d.position] = naming.render(
+                template,
+                subject=subject,
+                study=study,
+                series=series,
+                index=index,
+                tags=naming.tags_part(d.row.tags, tag_order),
+            )
+    unique = naming.dedupe([names[d.position] for d in done])
+    return [
+        replace(
+            d,
+            row=replace(d.row, path=name),
+            crosswalk=replace(d.crosswalk, path_in_zip=name),
+        )
+        for d, name in zip(done, unique, strict=True)
+    ]
+
+
+def _write_zip(out: Path, named: list[_Done], profile: Profile) -> None:
+    rows = [d.row for d in named]
+    tag_names = [t.name for t in profile.tags]
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", allowZip64=True) as zf:
+            for d in named:
+                # Stored, not deflated: most pixel data is compressed already, and
+                # deflating native cines costs more time than the space it saves (the
+                # profile's lossless codec is the way to smaller files).
+                info = zipfile.ZipInfo(d.row.path, date_time=(1980, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                with d.part.open("rb") as src, zf.open(info, "w", force_zip64=True) as dst:
+                    shutil.copyfileobj(src, dst, 1024 * 1024)
+                d.part.unlink()
+            for name, payload in (
+                ("manifest.csv", manifest.to_csv(rows, tag_names=tag_names)),
+                (
+                    "manifest.json",
+                    manifest.to_json(rows, profile=profile.name, tag_names=tag_names),
+                ),
+            ):
+                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, payload)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        reason = "the disk is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror
+        raise ExportFailed(
+            f"cannot write the export: {reason}; nothing was written", source=str(out)
+        ) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,274 @@
+"""Reading DICOM headers robustly: everything but the pixel data, never a traceback.
+
+Bad input of any kind ends in :class:`~ustui.core.errors.Unsupported` (or
+:class:`~ustui.core.errors.UstuiError` when the file cannot be read at all) with
+a one-line reason that never quotes a value from the file, so no PHI leaks into
+messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import warnings
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from pydicom import config, dcmread
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.tag import BaseTag
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+
+from ustui.core.errors import Unsupported, UstuiError
+from ustui.core.inputs import InputFile
+
+logger = logging.getLogger(__name__)
+
+# pydicom's value validation logs offending values (names, UIDs) on its logger;
+# ustui tolerates such values anyway and must never log PHI.
+config.settings.reading_validation_mode = config.IGNORE
+
+#: Transfer syntaxes that pydicom 3.0 does not name (DICOM 2024 additions).
+_EXTRA_NAMES = {
+    "1.2.840.10008.1.2.4.110": "JPEG XL Lossless",
+    "1.2.840.10008.1.2.4.111": "JPEG XL JPEG Recompression",
+    "1.2.840.10008.1.2.4.112": "JPEG XL",
+}
+_DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+_PIXEL_DATA = 0x7FE00010
+_FLOAT_PIXEL_DATA = {0x7FE00008, 0x7FE00009}
+_LONG_VRS = {b"OB", b"OW", b"OD", b"OF", b"OL", b"OV", b"UN"}
+_UNDEFINED = 0xFFFFFFFF
+_ITEM_GROUP = 0xFFFE
+
+
+@dataclass(frozen=True)
+class PixelElement:
+    """Where the (7FE0,0010) Pixel Data element's value lies in a file."""
+
+    offset: int
+    """File offset of the first byte of the value."""
+    length: int | None
+    """Value length in bytes; None when undefined (encapsulated pixel data)."""
+    vr: str
+    """The element's VR: as written for explicit VR, OB/OW by Bits Allocated for implicit VR."""
+
+
+def transfer_syntax_name(uid: str) -> str:
+    """A readable name for a transfer syntax UID (the UID itself when unknown)."""
+    return _EXTRA_NAMES.get(uid) or UID(uid).name
+
+
+def is_known_transfer_syntax(uid: str) -> bool:
+    """Whether ``uid`` is a transfer syntax defined by DICOM."""
+    return uid in _EXTRA_NAMES or (UID(uid).is_valid and UID(uid).is_transfer_syntax)
+
+
+def is_encapsulated(uid: str) -> bool:
+    """Whether a (known) transfer syntax encapsulates its pixel data in fragments."""
+    return uid in _EXTRA_NAMES or UID(uid).is_compressed
+
+
+def read_header(source: InputFile) -> Dataset:
+    """Read everything before the pixel data of ``source``.
+
+    Parameters
+    ----------
+    source : InputFile
+        The file to read (on disk or in a ZIP archive); it is only opened for reading.
+
+    Returns
+    -------
+    Dataset
+        The header without Pixel Data, with ``file_meta.TransferSyntaxUID`` set
+        (deduced from the encoding when the file has no file meta information),
+        every element already converted, stray delimiter items removed, so that
+        walking and saving it work.
+
+    Raises
+    ------
+    Unsupported
+        When the file is not a DICOM image that can be cleaned: not DICOM, empty,
+        truncated, corrupt, a DICOMDIR, without pixel data, with an unknown or
+        unsupported transfer syntax.
+    UstuiError
+        When the file cannot be read at all.
+    """
+    with open_input(source) as stream:
+        header, _ = parse_file(stream, size=source.size, label=source.label)
+    return header
+
+
+def parse_file(stream: BinaryIO, *, size: int, label: str) -> tuple[Dataset, PixelElement]:
+    """Parse the header of an open file and locate its Pixel Data element.
+
+    The stream is left positioned at the start of the Pixel Data value. This is
+    the single place that decides how a file is read; :func:`read_header` and the
+    frame reader both use it.
+
+    Parameters
+    ----------
+    stream : BinaryIO
+        A seekable stream at the start of the file.
+    size : int
+        The file's size in bytes.
+    label : str
+        How the file is named in error messages.
+    """
+    if size == 0:
+        raise Unsupported("empty file", source=label)
+    try:
+        _check_dicom_start(stream, size, label)
+        with warnings.catch_warnings():
+            # pydicom warns about every oddity it tolerates; the reasons we act on are ours.
+            warnings.simplefilter("ignore")
+            header = dcmread(stream, force=True, stop_before_pixels=True)
+            if not isinstance(getattr(header, "file_meta", None), FileMetaDataset):
+                header.file_meta = FileMetaDataset()
+            _repair(header)
+            _set_transfer_syntax(header, label)
+            _check_not_dicomdir(header, label)
+            pixels = _locate_pixel_data(stream, header, size, label)
+    except UstuiError:
+        raise
+    except (EOFError, struct.error) as exc:
+        logger.debug("truncated header: %s", type(exc).__name__)
+        raise Unsupported("truncated file: the header ends early", source=label) from None
+    except OSError as exc:
+        reason = f"cannot read: {exc.strerror or type(exc).__name__}"
+        raise UstuiError(reason, source=label) from None
+    except Exception as exc:
+        # Exception texts may quote values from the file: give only the kind.
+        logger.debug("corrupt header: %s", type(exc).__name__)
+        raise Unsupported(f"corrupt header ({type(exc).__name__})", source=label) from None
+    return header, pixels
+
+
+def open_input(source: InputFile) -> BinaryIO:
+    """Open ``source`` for reading; any failure becomes a one-line UstuiError."""
+    try:
+        return source.open()
+    except OSError as exc:
+        reason = f"cannot read: {exc.strerror or type(exc).__name__}"
+        raise UstuiError(reason, source=source.label) from None
+    except Exception as exc:  # a damaged ZIP archive raises its own errors
+        raise UstuiError(f"cannot read: {type(exc).__name__}", source=source.label) from None
+
+
+def _check_dicom_start(stream: BinaryIO, size: int, label: str) -> None:
+    """Refuse files that neither carry 'DICM' nor start like a raw data set."""
+    head = stream.read(132)
+    stream.seek(0)
+    if head[128:132] == b"DICM":
+        return
+    if len(head) < 8:
+        raise Unsupported("not a DICOM file", source=label)
+    for order in "<>":
+        # A raw data set starts with a low, even (public) group: file meta or 0008..0028.
+        group, element = struct.unpack(order + "HH", head[:4])
+        if group % 2 or not 0x0002 <= group <= 0x0028 or element > 0x1FFF:
+            continue
+        explicit = head[4:6].isalpha() and head[4:6].isupper()
+        implicit_length = struct.unpack(order + "I", head[4:8])[0]
+        if explicit or implicit_length < size:
+            return
+    raise Unsupported("not a DICOM file", source=label)
+
+
+def _repair(header: Dataset) -> None:
+    """Convert every element now and drop what pydicom could not walk or save.
+
+    Stray (FFFE,xxxx) items and delimiters outside a sequence are structure, not
+    data: they are removed. Elements whose value cannot be converted are removed
+    too (removing never leaks anything); the tag, never the value, is logged.
+    Nested sequences are visited with a stack, so deep nesting is no problem.
+    """
+    stack: list[Dataset] = [header.file_meta, header]
+    while stack:
+        current = stack.pop()
+        for tag in list(current.keys()):
+            if BaseTag(tag).group == _ITEM_GROUP:
+                logger.debug("dropped stray item/delimiter %s", BaseTag(tag))
+                del current[tag]
+                continue
+            try:
+                elem = current[tag]
+            except Exception as exc:
+                logger.debug("dropped unreadable element %s: %s", BaseTag(tag), type(exc).__name__)
+                del current[tag]
+                continue
+            if elem.VR == "SQ" and elem.value is not None:
+                stack.extend(item for item in elem.value if isinstance(item, Dataset))
+
+
+def _set_transfer_syntax(header: Dataset, label: str) -> None:
+    """Make ``file_meta.TransferSyntaxUID`` describe how the data set is really encoded."""
+    implicit, little = header.original_encoding
+    found = {
+        (True, True): ImplicitVRLittleEndian,
+        (False, True): ExplicitVRLittleEndian,
+        (False, False): ExplicitVRBigEndian,
+    }.get((bool(implicit), bool(little)))
+    declared = header.file_meta.get("TransferSyntaxUID")
+    if declared is None or not str(declared).strip():
+        if found is None:
+            raise Unsupported("unknown encoding (no transfer syntax)", source=label)
+        header.file_meta.TransferSyntaxUID = found
+        return
+    declared = UID(str(declared).strip().rstrip("\0"))
+    if not is_known_transfer_syntax(declared):
+        raise Unsupported(f"unknown transfer syntax {declared}", source=label)
+    if declared == DeflatedExplicitVRLittleEndian:
+        raise Unsupported("deflated data sets are not supported", source=label)
+    if not is_encapsulated(declared) and found is not None and declared != found:
+        # The file says one native encoding but is written in another: pydicom read
+        # what is there, and the pixel data follows the same byte order.
+        declared = found
+    header.file_meta.TransferSyntaxUID = declared
+
+
+def _check_not_dicomdir(header: Dataset, label: str) -> None:
+    if (
+        header.file_meta.get("MediaStorageSOPClassUID") == _DICOMDIR_CLASS
+        or header.get("SOPClassUID") == _DICOMDIR_CLASS
+        or "DirectoryRecordSequence" in header
+    ):
+        raise Unsupported("DICOMDIR (a directory index, not an image)", source=label)
+
+
+def _locate_pixel_data(stream: BinaryIO, header: Dataset, size: int, label: str) -> PixelElement:
+    """Read the Pixel Data element header at the stream's position (where pydicom stopped)."""
+    little = header.file_meta.TransferSyntaxUID != ExplicitVRBigEndian
+    order = "<" if little else ">"
+    start = stream.tell()
+    head = stream.read(8)
+    if len(head) < 8:
+        raise Unsupported("no pixel data", source=label)
+    group, element = struct.unpack(order + "HH", head[:4])
+    tag = group << 16 | element
+    if tag in _FLOAT_PIXEL_DATA:
+        raise Unsupported("float pixel data (not an image)", source=label)
+    if tag != _PIXEL_DATA:
+        raise Unsupported("no pixel data", source=label)
+    if head[4:6] in _LONG_VRS:
+        extra = stream.read(4)
+        if len(extra) < 4:
+            raise Unsupported("truncated file: the pixel data ends early", source=label)
+        length = struct.unpack(order + "I", extra)[0]
+        vr = head[4:6].decode()
+        offset = start + 12
+    else:
+        length = struct.unpack(order + "I", head[4:8])[0]
+        vr = "OW" if int(header.get("BitsAllocated", 8) or 8) > 8 else "OB"
+        offset = start + 8
+    if length == _UNDEFINED:
+        return PixelElement(offset=offset, length=None, vr=vr)
+    if offset + length > size:
+        raise Unsupported("truncated file: the pixel data ends early", source=label)
+    return PixelElement(offset=offset, length=length, vr=vr)

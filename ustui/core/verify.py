@@ -1,0 +1,189 @@
+"""Verification of an export against its originals: does any identifying value survive?
+
+Every identifying value of every original (see ``deid.identifying_values``) is
+searched, case-insensitively, in the ZIP's member names, the manifests, every
+header element at any depth including the file meta, the raw header bytes, the
+metadata segments of compressed frames and any bytes after the pixel data.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from pydicom import Dataset, dcmread
+from pydicom.dataelem import DataElement
+from pydicom.encaps import generate_fragments
+from pydicom.errors import InvalidDicomError
+
+from ustui.core.deid import identifying_values
+from ustui.core.errors import UstuiError
+from ustui.core.inputs import InputFile, discover
+from ustui.core.profiles import DeidSettings, load_profiles
+from ustui.core.reading import read_header
+
+#: How many bytes of a compressed frame are searched for metadata segments (APPn, COM).
+FRAME_HEAD_BYTES = 4096
+#: Bound on bytes searched in one non-DICOM member or trailer (a hostile ZIP cannot exhaust memory).
+MAX_SEARCH_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Leak:
+    """An original identifying value found in the export (the value itself is not kept)."""
+
+    where: str
+    """Member name and element, or 'member name' for a file name."""
+    source: str
+    """Which input and attribute the value came from."""
+
+
+@dataclass
+class VerifyReport:
+    files_checked: int = 0
+    values_searched: int = 0
+    leaks: list[Leak] = field(default_factory=list)
+    problems: list[UstuiError] = field(default_factory=list)
+    """Originals that could not be read (their values were not searched)."""
+
+
+def verify_export(export: Path, inputs: Sequence[str | Path]) -> VerifyReport:
+    """Search ``export`` for identifying values of the DICOM files under ``inputs``.
+
+    Values that the export's profile (named in its manifest) keeps on purpose are
+    not searched; without a known profile, everything the Basic Profile removes is.
+    """
+    report = VerifyReport()
+    try:
+        archive = zipfile.ZipFile(export)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise UstuiError(f"not a readable ZIP archive ({exc})", source=str(export)) from None
+    with archive:
+        settings = _profile_settings(archive)
+        found = discover(inputs)
+        report.problems.extend(found.problems)
+        originals: dict[str, tuple[InputFile, Dataset]] = {}
+        owners: dict[str, str] = {}
+        for source in found.files:
+            try:
+                header = read_header(source)
+            except UstuiError as exc:
+                report.problems.append(exc)
+                continue
+            originals[source.key] = (source, header)
+            for value in identifying_values(header, settings=settings):
+                owners.setdefault(value.lower(), source.key)
+        report.values_searched = len(owners)
+        pattern = _pattern(owners)
+        for info in archive.infolist():
+            report.files_checked += 1
+            for where, text in _texts(archive, info):
+                for needle in {m.group(0).lower() for m in pattern.finditer(text)}:
+                    source, header = originals[owners[needle]]
+                    attribute = _attribute_of(header, needle)
+                    report.leaks.append(Leak(where=where, source=f"{source.label}: {attribute}"))
+    return report
+
+
+def _profile_settings(archive: zipfile.ZipFile) -> DeidSettings | None:
+    """The de-identification settings of the profile the export's manifest names."""
+    try:
+        name = json.loads(archive.read("manifest.json")).get("profile")
+        return load_profiles()[name].deid
+    except (KeyError, ValueError, AttributeError, UstuiError):
+        return None
+
+
+def _pattern(needles: Iterable[str]) -> re.Pattern[str]:
+    """One case-insensitive search for every needle; numbers must stand alone, so an
+    ID or time does not match by chance inside a long pseudonymous UID."""
+    alternatives = [
+        rf"(?<!\d){re.escape(n)}(?!\d)" if n.isdigit() else re.escape(n)
+        for n in sorted(needles, key=len, reverse=True)
+    ]
+    return re.compile("|".join(alternatives) or r"(?!x)x", re.IGNORECASE)
+
+
+def _texts(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[tuple[str, str]]:
+    """(place, text) pairs of everything in one member that could carry an identifier."""
+    name = info.filename
+    yield f"{name} (member name)", name
+    with archive.open(info) as stream:
+        if stream.read(132)[128:132] != b"DICM":
+            stream.seek(0)
+            yield name, stream.read(MAX_SEARCH_BYTES).decode("latin-1")
+            return
+        stream.seek(0)
+        try:
+            ds = dcmread(stream, stop_before_pixels=True)
+        except (InvalidDicomError, ValueError, EOFError, OSError, KeyError) as exc:
+            yield name, f"unreadable DICOM ({type(exc).__name__})"
+            stream.seek(0)
+            yield name, stream.read(MAX_SEARCH_BYTES).decode("latin-1")
+            return
+        header_end = stream.tell()  # pydicom stops at the Pixel Data tag
+        stream.seek(0)
+        yield f"{name} (header bytes)", stream.read(header_end).decode("latin-1")
+        for where, element in _elements(ds.file_meta, "meta "):
+            yield f"{name} {where}", _element_text(element)
+        for where, element in _elements(ds, ""):
+            yield f"{name} {where}", _element_text(element)
+        for where, text in _pixel_texts(stream):
+            yield f"{name} {where}", text
+
+
+def _elements(ds: Dataset, prefix: str) -> Iterator[tuple[str, DataElement]]:
+    for element in ds:
+        where = f"{prefix}{element.tag} {element.keyword or 'private'}".strip()
+        if element.VR == "SQ":
+            for i, item in enumerate(element.value or []):
+                yield from _elements(item, f"{where}[{i}] > ")
+        else:
+            yield where, element
+
+
+def _element_text(element: DataElement) -> str:
+    value = element.value
+    if isinstance(value, bytes | bytearray):
+        return bytes(value[:65536]).decode("latin-1")
+    if isinstance(value, Iterable) and not isinstance(value, str):
+        return "\\".join(str(v) for v in value)
+    return str(value)
+
+
+def _pixel_texts(stream: IO[bytes]) -> Iterator[tuple[str, str]]:
+    """Metadata segments of compressed frames, and any bytes after the pixel data.
+
+    ``stream`` is positioned at the Pixel Data element of an explicit VR little
+    endian file (what ustui writes).
+    """
+    element_header = stream.read(12)
+    if len(element_header) < 12:
+        return
+    length = int.from_bytes(element_header[8:12], "little")
+    if length != 0xFFFFFFFF:
+        stream.seek(length, io.SEEK_CUR)
+    else:
+        for i, fragment in enumerate(generate_fragments(stream)):
+            if i:  # fragment 0 is the basic offset table
+                yield f"frame fragment {i}", fragment[:FRAME_HEAD_BYTES].decode("latin-1")
+    rest = stream.read(MAX_SEARCH_BYTES)
+    if rest.strip(b"\x00"):
+        yield "bytes after pixel data", rest.decode("latin-1")
+
+
+def _attribute_of(header: Dataset, needle: str) -> str:
+    """The keyword of the original attribute that held ``needle`` (for the report)."""
+    for where, element in _elements(header.file_meta, "meta "):
+        if needle in _element_text(element).lower():
+            return where
+    for where, element in _elements(header, ""):
+        if needle in _element_text(element).lower():
+            return where
+    return "identifying value"

@@ -1,0 +1,1 @@
+"""The ustui terminal UI (Textual); a thin client of ``ustui.core``."""

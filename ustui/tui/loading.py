@@ -1,0 +1,148 @@
+"""The blocking work behind the screens' workers: reading headers, opening a file,
+decoding frames. Plain functions that report through callbacks, so they run in
+worker threads and in tests alike; they never touch a widget.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+from pydicom import Dataset
+from textual.message import Message
+
+from ustui.core.cropping import choose_crop
+from ustui.core.errors import UstuiError
+from ustui.core.export import ANALYSIS_SAMPLES
+from ustui.core.frames import FrameReader, decoder_problem, display_rgb, image_info
+from ustui.core.inputs import InputFile
+from ustui.core.profiles import Profile
+from ustui.core.reading import read_header, transfer_syntax_name
+from ustui.tui.messages import FileFailed, FileOpened, FrameDecoded, HeaderResult
+from ustui.tui.model import FileInfo
+
+DEFAULT_FPS = 20.0
+#: Headers are reported in batches at most this often (seconds).
+BATCH_SECONDS = 0.1
+
+
+def _text(header: Dataset, keyword: str) -> str:
+    value = header.get(keyword, "")
+    return str(value).strip() if value is not None else ""
+
+
+def cine_fps(header: Dataset) -> float:
+    """The cine's own frame rate from the header, within 1-30 frames/s."""
+    for keyword, per_second in (
+        ("RecommendedDisplayFrameRate", True),
+        ("CineRate", True),
+        ("FrameTime", False),
+    ):
+        try:
+            value = float(header.get(keyword) or 0)
+        except (TypeError, ValueError):
+            continue
+        if value > 0:
+            fps = value if per_second else 1000.0 / value
+            return min(max(fps, 1.0), 30.0)
+    return DEFAULT_FPS
+
+
+def file_info(
+    header: Dataset,
+    profile: Profile,
+    *,
+    sample_frames: Callable[[], Iterator[np.ndarray]] | None = None,
+) -> FileInfo:
+    """What the file list and preview need from a header, with the automatic crop."""
+    return FileInfo(
+        rows=int(header.Rows),
+        columns=int(header.Columns),
+        frames=int(header.get("NumberOfFrames", 1) or 1),
+        manufacturer=_text(header, "Manufacturer"),
+        model=_text(header, "ManufacturerModelName"),
+        transfer_syntax=transfer_syntax_name(str(header.file_meta.TransferSyntaxUID)),
+        fps=cine_fps(header),
+        auto=choose_crop(header, profile, None, sample_frames=sample_frames),
+    )
+
+
+def header_result(source: InputFile, profile: Profile) -> HeaderResult:
+    """Read one header; a file that cannot be cleaned comes back with its reason."""
+    try:
+        header = read_header(source)
+        # The checks FrameReader makes, without reading the pixel data.
+        problem = decoder_problem(image_info(header, label=source.label))
+        if problem:
+            return HeaderResult(source.key, None, problem)
+        return HeaderResult(source.key, file_info(header, profile), None)
+    except UstuiError as exc:
+        return HeaderResult(source.key, None, exc.reason)
+    except Exception as exc:  # never let one odd file stop the others
+        return HeaderResult(source.key, None, f"cannot read ({type(exc).__name__})")
+
+
+def read_headers(
+    files: Sequence[InputFile],
+    profile: Profile,
+    report: Callable[[list[HeaderResult], int, int], None],
+    cancelled: Callable[[], bool],
+) -> None:
+    """Read every header, reporting batches (at most every BATCH_SECONDS) with counts."""
+    batch: list[HeaderResult] = []
+    last = time.monotonic()
+    total = len(files)
+    for done, source in enumerate(files, 1):
+        if cancelled():
+            return
+        batch.append(header_result(source, profile))
+        now = time.monotonic()
+        if now - last >= BATCH_SECONDS or done == total:
+            report(batch, done, total)
+            batch, last = [], now
+
+
+def sample_frames(reader: FrameReader) -> Iterator[np.ndarray]:
+    """Display frames spread over a cine, for image analysis (as the export samples them)."""
+    count = reader.number_of_frames
+    picks = sorted(
+        {round(i * (count - 1) / max(ANALYSIS_SAMPLES - 1, 1)) for i in range(ANALYSIS_SAMPLES)}
+    )
+    for index in picks[:count]:
+        yield display_rgb(reader.frame(index), reader)
+
+
+def serve_file(
+    source: InputFile,
+    profile: Profile,
+    first_frame: int,
+    requests: queue.Queue[int],
+    post: Callable[[Message], object],
+    cancelled: Callable[[], bool],
+) -> None:
+    """Open ``source``, send its first frame and its analysed crop, then decode the
+    frames asked for on ``requests`` (only the newest) until cancelled."""
+    key = source.key
+    try:
+        header = read_header(source)
+        with FrameReader(source, header) as reader:
+            count = reader.number_of_frames
+            index = min(max(first_frame, 0), count - 1)
+            post(FrameDecoded(key, index, count, display_rgb(reader.frame(index), reader)))
+            info = file_info(header, profile, sample_frames=lambda: sample_frames(reader))
+            post(FileOpened(key, header, info))
+            while not cancelled():
+                try:
+                    index = requests.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                while not requests.empty():
+                    index = requests.get_nowait()
+                index %= count
+                post(FrameDecoded(key, index, count, display_rgb(reader.frame(index), reader)))
+    except UstuiError as exc:
+        post(FileFailed(key, exc.reason, unsupported=True))
+    except Exception as exc:
+        post(FileFailed(key, f"cannot show this file ({type(exc).__name__})", unsupported=False))

@@ -1,0 +1,219 @@
+"""`e`: where to write the export, what goes in it and what not, progress, then the
+result with its verification."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Input, ProgressBar, Static
+from textual.worker import get_current_worker
+
+from ustui.core.errors import UstuiError
+from ustui.core.export import ExportRequest, ExportResult, run_export
+from ustui.core.verify import VerifyReport, verify_export
+from ustui.tui.messages import ExportFinished, ExportProgressed
+from ustui.tui.model import Workspace, missing_tags
+
+#: Files at which the export starts using worker processes (they cost a second to start).
+PARALLEL_FROM = 8
+
+
+def default_destination() -> Path:
+    """``./ustui-export-<date>-<time>.zip`` in the current folder."""
+    return Path.cwd() / time.strftime("ustui-export-%Y%m%d-%H%M.zip")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an export of the workspace will do, as far as the UI knows before it runs."""
+
+    exported: list[str]
+    skipped: list[tuple[str, str]]
+    """(file, reason) for each file that will not be exported."""
+
+
+def plan_export(workspace: Workspace) -> Plan:
+    """Which files will be exported and which not, with the reasons the export will give."""
+    exported: list[str] = []
+    skipped: list[tuple[str, str]] = [(p, "could not be searched") for p in workspace.problems]
+    for index, entry in enumerate(workspace.entries):
+        decision = workspace.decision(index)
+        missing = missing_tags(decision, workspace.profile)
+        if decision.excluded:
+            skipped.append((entry.file.label, "excluded by the user"))
+        elif entry.problem:
+            skipped.append((entry.file.label, entry.problem))
+        elif missing:
+            skipped.append((entry.file.label, f"missing required tags: {', '.join(missing)}"))
+        else:
+            exported.append(entry.file.label)
+    return Plan(exported, skipped)
+
+
+def _skip_table(skipped: list[tuple[str, str]]) -> Table:
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold", overflow="fold")
+    table.add_column(style="yellow", overflow="fold")
+    for label, reason in skipped:
+        table.add_row(label, reason)
+    return table
+
+
+def plan_text(plan: Plan) -> Group:
+    head = Text()
+    head.append(f"{len(plan.exported)} file(s) will be exported", style="bold green")
+    if plan.skipped:
+        head.append(f", {len(plan.skipped)} will not:", style="bold yellow")
+    return Group(head, _skip_table(plan.skipped)) if plan.skipped else Group(head)
+
+
+def result_text(result: ExportResult, report: VerifyReport | None) -> Group:
+    parts: list[Table | Text] = []
+    head = Text()
+    if result.out is None:
+        head.append("Nothing could be exported.", style="bold red")
+    else:
+        head.append(f"Exported {len(result.exported)} file(s) to {result.out}", style="bold green")
+        head.append("\nwith manifest.csv and manifest.json at its root.")
+    if result.crosswalk:
+        head.append(f"\nRe-identification crosswalk (keep it safe): {result.crosswalk}")
+    parts.append(head)
+    if result.skipped:
+        parts.append(Text(f"\nNot exported ({len(result.skipped)}):", style="bold yellow"))
+        parts.append(_skip_table([(s.label, s.reason) for s in result.skipped]))
+    if report is not None:
+        verdict = Text("\nVerification: ")
+        if report.leaks:
+            verdict.append(
+                f"{len(report.leaks)} identifying value(s) of the originals found in the export!",
+                style="bold red",
+            )
+        else:
+            verdict.append(
+                f"no identifying value of the originals found ({report.values_searched} values "
+                f"searched in {report.files_checked} members).",
+                style="bold green",
+            )
+        parts.append(verdict)
+        if report.leaks:
+            table = Table(box=None, show_header=True, pad_edge=False)
+            table.add_column("where in the export", overflow="fold")
+            table.add_column("from", overflow="fold")
+            for leak in report.leaks[:50]:
+                table.add_row(leak.where, leak.source)
+            parts.append(table)
+        for problem in report.problems:
+            parts.append(Text(f"not checked: {problem}", style="yellow"))
+    parts.append(Text("\nescape: back to the files", style="dim"))
+    return Group(*parts)
+
+
+class ExportScreen(Screen[None]):
+    """Destination, summary, progress and result of one export."""
+
+    BINDINGS: list[BindingType] = [
+        Binding("escape", "back", "back (cancels a running export)", id="export.back"),
+    ]
+
+    def __init__(self, workspace: Workspace) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.running = False
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="export-body"):
+            yield Static(Text("Export", style="bold"), id="export-title")
+            yield Static("Destination (enter starts the export):", classes="label")
+            yield Input(str(default_destination()), id="destination")
+            yield Static(plan_text(plan_export(self.workspace)), id="plan")
+            yield ProgressBar(id="export-progress", show_eta=True)
+            yield Static(id="export-count")
+            yield Static(id="export-result")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#export-body").border_title = f"profile {self.workspace.profile.name}"
+        self.query_one("#export-progress").display = False
+        self.query_one("#destination", Input).focus()
+
+    @on(Input.Submitted, "#destination")
+    def start(self, event: Input.Submitted) -> None:
+        if self.running:
+            return
+        out = Path(os.path.expanduser(event.value.strip()))
+        if not out.name:
+            self.notify("give a file name ending in .zip", severity="error")
+            return
+        if out.suffix.lower() != ".zip":
+            out = out.with_name(out.name + ".zip")
+        ws = self.workspace
+        files = [e.file for e in ws.entries]
+        request = ExportRequest(
+            inputs=files,
+            profile=ws.profile,
+            out=out,
+            decisions=dict(ws.session.files),
+            workers=1 if len(files) < PARALLEL_FROM else min(4, os.cpu_count() or 1),
+        )
+        self.running = True
+        self.query_one("#destination", Input).disabled = True
+        bar = self.query_one("#export-progress", ProgressBar)
+        bar.display = True
+        bar.update(total=len(files), progress=0)
+        self.query_one("#export-result", Static).update("")
+        self._export(request, list(ws.paths))
+
+    @work(thread=True, exclusive=True, group="export", exit_on_error=False)
+    def _export(self, request: ExportRequest, paths: list[str]) -> None:
+        worker = get_current_worker()
+        try:
+            result = run_export(
+                request,
+                progress=lambda p: self.post_message(ExportProgressed(p)),
+                cancelled=lambda: worker.is_cancelled,
+            )
+            report = verify_export(request.out, paths) if result.out else None
+        except UstuiError as exc:
+            self.post_message(ExportFinished(None, None, str(exc)))
+            return
+        self.post_message(ExportFinished(result, report, None))
+
+    def on_export_progressed(self, message: ExportProgressed) -> None:
+        progress = message.progress
+        self.query_one("#export-progress", ProgressBar).update(
+            total=progress.total, progress=progress.done
+        )
+        label = f"  ·  {progress.label}" if progress.label else ""
+        self.query_one("#export-count", Static).update(
+            f"{progress.done} / {progress.total} files{label}"
+        )
+
+    def on_export_finished(self, message: ExportFinished) -> None:
+        self.running = False
+        self.query_one("#destination", Input).disabled = False
+        result_widget = self.query_one("#export-result", Static)
+        if message.result is None:
+            result_widget.update(Text(f"Export failed: {message.error}", style="bold red"))
+            return
+        self.query_one("#export-count", Static).update(
+            "verified" if message.report is not None else ""
+        )
+        result_widget.update(result_text(message.result, message.report))
+
+    def action_back(self) -> None:
+        if self.running:
+            self.workers.cancel_group(self, "export")
+            self.notify("cancelling the export…")
+            return
+        self.dismiss()

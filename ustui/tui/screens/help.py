@@ -1,0 +1,111 @@
+"""`?`: every key, as the user's keymap sets it, with the binding ids used to remap it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from ustui.core.profiles import Profile
+
+#: Help sections by binding-id prefix, in the order shown.
+SECTIONS = (
+    ("file", "Files"),
+    ("frame", "Frames"),
+    ("crop", "Crop box"),
+    ("handle", "Crop box"),
+    ("mask", "Masks"),
+    ("view", "View"),
+    ("export", "Export"),
+    ("app", "App"),
+    ("tag", "Tags (from the profile)"),
+)
+
+NOTES = (
+    "tab cycles the active handle: whole box, top, right, bottom, left edge — of the crop box, "
+    "then of each mask. Arrows move it by 1 original pixel, shift+arrows by 10.",
+    "m adds a mask (blackened in every frame) and selects it; delete removes the selected mask; "
+    "escape goes back to the crop box.",
+    "A crop found automatically is drawn dim until you change it or press a to accept it.",
+    "When every required tag of a file is set, the cursor moves to the next file that needs work. "
+    "Pressing a tag's key again clears it.",
+)
+
+
+def key_rows(
+    bindings: Iterable[Binding], keymap: dict[str, str], display: dict[str, str]
+) -> list[tuple[str, str, str, str]]:
+    """(section, keys, description, id) per binding id, with the keymap applied."""
+    rows: dict[str, tuple[str, list[str], str]] = {}
+    for binding in bindings:
+        if binding.id is None:
+            continue
+        keys = keymap.get(binding.id, binding.key).split(",")
+        section = binding.id.split(".", 1)[0]
+        _, shown, _ = rows.setdefault(binding.id, (section, [], binding.description))
+        for key in keys:
+            label = display.get(key.strip(), key.strip())
+            if label not in shown:
+                shown.append(label)
+    order = {prefix: n for n, (prefix, _) in enumerate(SECTIONS)}
+    titles = dict(SECTIONS)
+    ordered = sorted(rows.items(), key=lambda item: order.get(item[1][0], len(order)))
+    return [
+        (titles.get(section, section), " / ".join(shown), description, binding_id)
+        for binding_id, (section, shown, description) in ordered
+    ]
+
+
+class HelpScreen(ModalScreen[None]):
+    """A table of keys; any of escape, ? or q closes it."""
+
+    BINDINGS: list[BindingType] = [
+        Binding("escape,question_mark,q", "dismiss", "close", id="help.close"),
+    ]
+
+    def __init__(self, bindings: list[Binding], profile: Profile, keymap: dict[str, str]) -> None:
+        super().__init__()
+        self._bindings_shown = bindings
+        self._profile = profile
+        self._keymap = keymap
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-body") as body:
+            body.border_title = "keys — escape closes"
+            yield Static(self._table(), id="help-keys")
+            yield Static(self._notes(), id="help-notes")
+
+    def _table(self) -> Table:
+        keys = {b.key for b in self._bindings_shown} | {
+            k for v in self._keymap.values() for k in v.split(",")
+        }
+        display = {key: self.app.get_key_display(Binding(key, "")) for key in keys}
+        table = Table(box=None, pad_edge=False, expand=True, show_header=True)
+        table.add_column("", style="bold")
+        table.add_column("key", style="bold cyan", no_wrap=True)
+        table.add_column("action")
+        table.add_column("id (for [keymap])", style="dim", no_wrap=True)
+        last = None
+        for section, shown, description, binding_id in key_rows(
+            self._bindings_shown, self._keymap, display
+        ):
+            table.add_row(section if section != last else "", shown, description, binding_id)
+            last = section
+        return table
+
+    def _notes(self) -> Text:
+        text = Text()
+        for note in NOTES:
+            text.append(f"• {note}\n")
+        text.append(
+            f"\nProfile {self._profile.name}. Remap keys in $XDG_CONFIG_HOME/ustui/config.toml "
+            '(usually ~/.config/ustui/config.toml) under [keymap], e.g. "file.next" = "n,down".',
+            style="dim",
+        )
+        return text

@@ -1,0 +1,600 @@
+"""The main screen: go through the files, fix each crop, add masks, tag, exclude.
+
+Every change goes to the session file at once. Reading headers and decoding
+frames happen in workers that post messages back (see ``ustui.tui.loading``).
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+
+import numpy as np
+from pydicom import Dataset
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, ProgressBar
+from textual.worker import get_current_worker
+
+from ustui.core.cropping import CropChoice
+from ustui.core.errors import UstuiError
+from ustui.core.inputs import InputFile, discover
+from ustui.core.profiles import DevicePreset, Profile, get_profile, save_device_preset
+from ustui.tui import loading
+from ustui.tui.editing import Handle, cycle, new_mask, nudge
+from ustui.tui.messages import FileFailed, FileOpened, FilesFound, FrameDecoded, HeadersRead
+from ustui.tui.model import Entry, Status, Workspace, effective_crop, missing_tags
+from ustui.tui.widgets.file_list import MARK_STYLES, FileList
+from ustui.tui.widgets.inspector import Inspector
+from ustui.tui.widgets.preview import Boxes, Preview
+from ustui.tui.widgets.tag_panel import TagPanel
+from ustui.tui.widgets.text_view import TextView
+from ustui.tui.widgets.zoom import ZoomView, zoom_label
+
+#: A nudge moves the active handle by this many original pixels; shift multiplies by 10.
+STEP = 1
+FAST = 10
+
+
+def tag_bindings(profile: Profile) -> list[Binding]:
+    """One hidden binding per tag value, from the profile's hotkeys."""
+    return [
+        Binding(
+            hotkey,
+            f"tag({field.name!r}, {value!r})",
+            f"{field.name} = {value}",
+            show=False,
+            id=f"tag.{field.name}.{value}",
+        )
+        for field in profile.tags
+        for value, hotkey in field.values.items()
+    ]
+
+
+class ReviewScreen(Screen[None]):
+    """Files on the left, the frame with its boxes in the middle, zoom and tags on the right.
+
+    Nothing has focus, so every key reaches the screen's bindings; only the header
+    inspector takes focus while it is open (arrows then scroll it).
+    """
+
+    AUTO_FOCUS = ""
+
+    BINDINGS: list[BindingType] = [
+        Binding("j", "step_file(1)", "next file", id="file.next"),
+        Binding("k", "step_file(-1)", "prev file", id="file.previous"),
+        Binding("up", "nudge(0, -1)", "move up", show=False, id="crop.up"),
+        Binding("down", "nudge(0, 1)", "move down", show=False, id="crop.down"),
+        Binding("left", "nudge(-1, 0)", "move left", show=False, id="crop.left"),
+        Binding("right", "nudge(1, 0)", "move right", show=False, id="crop.right"),
+        Binding("shift+up", "nudge(0, -1, True)", "move up ×10", show=False, id="crop.up_fast"),
+        Binding("shift+down", "nudge(0, 1, True)", "move down ×10", show=False, id="crop.down_fast"),
+        Binding("shift+left", "nudge(-1, 0, True)", "move left ×10", show=False, id="crop.left_fast"),
+        Binding(
+            "shift+right", "nudge(1, 0, True)", "move right ×10", show=False, id="crop.right_fast"
+        ),
+        Binding("tab", "cycle_handle(1)", "handle", id="handle.next"),
+        Binding("shift+tab", "cycle_handle(-1)", "previous handle", show=False, id="handle.previous"),
+        Binding("escape", "select_crop", "back to the crop box", show=False, id="handle.crop"),
+        Binding("left_square_bracket", "step_frame(-1)", "prev frame", show=False, id="frame.previous"),
+        Binding("right_square_bracket", "step_frame(1)", "next frame", show=False, id="frame.next"),
+        Binding("space", "play", "play", id="frame.play"),
+        Binding("a", "auto_crop", "auto crop", id="crop.auto"),
+        Binding("m", "add_mask", "mask", id="mask.add"),
+        Binding("delete,backspace", "delete_mask", "delete mask", show=False, id="mask.delete"),
+        Binding("v", "toggle_export_view", "export view", id="view.export"),
+        Binding("s", "save_preset", "save preset", id="crop.save_preset"),
+        Binding("x", "toggle_exclude", "exclude", id="file.exclude"),
+        Binding("i", "toggle_inspector", "inspector", id="view.inspector"),
+        Binding("e", "open_export", "export", id="export.open"),
+    ]
+
+    def __init__(self, workspace: Workspace, protocol: str) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.protocol = protocol
+        self.index = -1
+        self.frame = 0
+        self.frame_count = 1
+        self.handle = Handle()
+        self.playing = False
+        self._rgb: np.ndarray | None = None
+        self._header: Dataset | None = None
+        self._opened: str | None = None
+        """Key of the file whose analysed crop is known (FileOpened arrived)."""
+        self._requests: queue.Queue[int] = queue.Queue()
+        self._waiting = False
+        self._wanted: int | None = None
+        """The frame last asked of the worker, until it arrives."""
+        self._player: Timer | None = None
+        self._found = False
+        self._headers_done = 0
+        for binding in Binding.make_bindings(tag_bindings(workspace.profile)):
+            self._bindings._add_binding(binding)
+
+    # --- layout -------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="top"):
+            yield TextView(id="summary")
+            yield ProgressBar(id="reading", show_eta=True)
+        with Horizontal(id="main"):
+            yield FileList(id="files")
+            with Vertical(id="centre"):
+                yield Preview(self.protocol, id="preview")
+                yield TextView(id="status-line")
+            with Vertical(id="side"):
+                yield ZoomView(id="zoom")
+                yield TextView(id="zoom-label")
+                yield TagPanel(id="tags")
+            yield Inspector(id="inspector")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#zoom", ZoomView).border_title = "zoom"
+        self.query_one("#tags", TagPanel).border_title = "tags"
+        self.query_one("#files", FileList).border_title = "files"
+        self.query_one("#preview", Preview).show_message("searching the inputs…")
+        self._summary()
+        self._find_files(self.workspace.paths)
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < 120, "-narrow")
+
+    # --- workers ------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="find", exit_on_error=False)
+    def _find_files(self, paths: list[str]) -> None:
+        found = discover(paths)
+        self.post_message(FilesFound(found.files, [str(p) for p in found.problems]))
+
+    @work(thread=True, exclusive=True, group="headers", exit_on_error=False)
+    def _read_headers(self, files: list[InputFile], profile: Profile) -> None:
+        worker = get_current_worker()
+        loading.read_headers(
+            files,
+            profile,
+            lambda batch, done, total: self.post_message(HeadersRead(batch, done, total)),
+            lambda: worker.is_cancelled,
+        )
+
+    @work(thread=True, exclusive=True, group="file", exit_on_error=False)
+    def _serve_file(
+        self, source: InputFile, profile: Profile, frame: int, requests: queue.Queue[int]
+    ) -> None:
+        worker = get_current_worker()
+        loading.serve_file(
+            source, profile, frame, requests, self.post_message, lambda: worker.is_cancelled
+        )
+
+    # --- messages from the workers --------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """Whether a worker still has something to report (headers, the file, a frame)."""
+        ws = self.workspace
+        if not self._found or self._headers_done < len(ws.entries):
+            return True
+        if self.index < 0 or ws.entries[self.index].problem:
+            return False
+        return self._opened != ws.entries[self.index].file.key or self._wanted is not None
+
+    def on_files_found(self, message: FilesFound) -> None:
+        self._found = True
+        ws = self.workspace
+        ws.entries = [Entry(f) for f in message.files]
+        ws.problems = message.problems
+        for problem in message.problems:
+            self.notify(problem, severity="warning", timeout=8)
+        files = self.query_one("#files", FileList)
+        files.set_entries(ws.entries, [ws.status(i) for i in range(len(ws.entries))])
+        if not ws.entries:
+            self.query_one("#preview", Preview).show_message("no files found in the inputs")
+            self._summary()
+            return
+        keys = [e.file.key for e in ws.entries]
+        cursor = ws.session.cursor_file
+        start = keys.index(cursor) if cursor in keys else 0
+        self._open(start, ws.session.cursor_frame if cursor in keys else 0)
+        bar = self.query_one("#reading", ProgressBar)
+        bar.update(total=len(ws.entries), progress=0)
+        self._read_headers(list(message.files), ws.profile)
+
+    def on_headers_read(self, message: HeadersRead) -> None:
+        ws = self.workspace
+        position = {e.file.key: i for i, e in enumerate(ws.entries)}
+        files = self.query_one("#files", FileList)
+        for result in message.results:
+            index = position.get(result.key)
+            if index is None:
+                continue
+            entry = ws.entries[index]
+            if entry.file.key == self._opened:
+                continue  # the open file already knows more (its analysed crop)
+            entry.info, entry.problem = result.info, result.problem
+            files.update_entry(index, entry, *ws.status(index))
+        self.query_one("#reading", ProgressBar).update(progress=message.done)
+        self._headers_done = message.done
+        self._summary()
+        if message.done == message.total:
+            self.query_one("#reading", ProgressBar).display = False
+        if self.index >= 0 and ws.entries[self.index].file.key in position:
+            self._show_state()
+
+    def on_file_opened(self, message: FileOpened) -> None:
+        if not self._is_current(message.key):
+            return
+        entry = self.workspace.entries[self.index]
+        entry.info, entry.problem = message.info, None
+        self._opened = message.key
+        self._header = message.header
+        self._show_inspector()
+        self._file_changed()
+
+    def on_frame_decoded(self, message: FrameDecoded) -> None:
+        if not self._is_current(message.key):
+            return
+        self._waiting = False
+        if self._rgb is None or message.index == self._wanted:
+            self._wanted = None  # the first frame may be clamped to the file's count
+        self._rgb = message.rgb
+        self.frame, self.frame_count = message.index, message.count
+        self.query_one("#preview", Preview).show_frame(message.rgb)
+        self._show_boxes()
+        if not self.playing and self.workspace.session.cursor_frame != self.frame:
+            self.workspace.session.cursor_frame = self.frame
+            self.workspace.session.save()
+
+    def on_file_failed(self, message: FileFailed) -> None:
+        if not self._is_current(message.key):
+            return
+        entry = self.workspace.entries[self.index]
+        if message.unsupported:
+            entry.problem = message.reason
+        self._stop()
+        self._wanted = None
+        self.query_one("#preview", Preview).show_message(f"cannot show this file: {message.reason}")
+        self._file_changed()
+
+    def on_file_list_picked(self, message: FileList.Picked) -> None:
+        self._open(message.index, 0)
+
+    # --- actions ----------------------------------------------------------------------
+
+    def action_step_file(self, step: int) -> None:
+        if self.workspace.entries:
+            self._open((self.index + step) % len(self.workspace.entries), 0)
+
+    def action_step_frame(self, step: int) -> None:
+        if self.frame_count > 1 and self._rgb is not None:
+            self._stop()
+            self._wanted = (self.frame + step) % self.frame_count
+            self._requests.put(self._wanted)
+
+    def action_play(self) -> None:
+        if self.playing:
+            self._stop()
+            self.workspace.session.cursor_frame = self.frame
+            self.workspace.session.save()
+        elif self.frame_count > 1 and self._rgb is not None:
+            info = self.workspace.entries[self.index].info
+            fps = info.fps if info else loading.DEFAULT_FPS
+            self.playing = True
+            self._player = self.set_interval(1 / fps, self._next_cine_frame)
+            self._status_line()
+
+    def action_nudge(self, dx: int, dy: int, fast: bool = False) -> None:
+        current = self._editable()
+        if current is None:
+            return
+        entry, choice = current
+        assert entry.info is not None
+        step = FAST if fast else STEP
+        decision = self.workspace.decision(self.index)
+        columns, rows = entry.info.columns, entry.info.rows
+        if self.handle.is_mask:
+            masks = list(choice.masks)
+            mask = masks[self.handle.mask_index]
+            masks[self.handle.mask_index] = nudge(
+                mask, self.handle.part, dx * step, dy * step, columns=columns, rows=rows
+            )
+            decision.masks = masks
+        else:
+            decision.crop = nudge(
+                choice.box, self.handle.part, dx * step, dy * step, columns=columns, rows=rows
+            )
+            decision.masks = list(choice.masks)
+        self._decided()
+
+    def action_cycle_handle(self, step: int) -> None:
+        current = self._editable()
+        if current is not None:
+            self.handle = cycle(self.handle, len(current[1].masks), step)
+            self._show_boxes()
+
+    def action_select_crop(self) -> None:
+        self.handle = Handle()
+        self._show_boxes()
+
+    def action_auto_crop(self) -> None:
+        current = self._editable()
+        if current is None:
+            return
+        entry, choice = current
+        assert entry.info is not None
+        if self._opened != entry.file.key:
+            self.notify("still analysing this file's frames; try again in a moment")
+            return
+        decision = self.workspace.decision(self.index)
+        decision.crop = entry.info.auto.box
+        decision.masks = list(choice.masks)
+        self.handle = Handle()
+        self._decided()
+        self.notify(f"crop from {_SOURCE_NAMES[entry.info.auto.source]}", timeout=3)
+
+    def action_add_mask(self) -> None:
+        current = self._editable()
+        if current is None:
+            return
+        entry, choice = current
+        assert entry.info is not None
+        masks = [*choice.masks, new_mask(choice.box, columns=entry.info.columns, rows=entry.info.rows)]
+        self.workspace.decision(self.index).masks = masks
+        self.handle = Handle(len(masks), "box")
+        self._decided()
+
+    def action_delete_mask(self) -> None:
+        current = self._editable()
+        if current is None or not self.handle.is_mask:
+            return
+        masks = list(current[1].masks)
+        del masks[self.handle.mask_index]
+        self.workspace.decision(self.index).masks = masks
+        self.handle = Handle()
+        self._decided()
+
+    def action_toggle_export_view(self) -> None:
+        preview = self.query_one("#preview", Preview)
+        preview.set_export_mode(not preview.export_mode)
+        self._show_boxes()
+
+    def action_toggle_exclude(self) -> None:
+        if self.index < 0:
+            return
+        decision = self.workspace.decision(self.index)
+        decision.excluded = not decision.excluded
+        self._decided()
+
+    def action_tag(self, name: str, value: str) -> None:
+        if self.index < 0:
+            return
+        ws = self.workspace
+        decision = ws.decision(self.index)
+        was_missing = bool(missing_tags(decision, ws.profile))
+        if decision.tags.get(name) == value:
+            del decision.tags[name]  # the same key again clears the tag
+        else:
+            decision.tags[name] = value
+        self._decided()
+        status, reason = ws.status(self.index)
+        if not (was_missing and not missing_tags(decision, ws.profile)):
+            return
+        if status is Status.READY:
+            following = ws.next_needing_work(self.index)
+            if following is None:
+                self.notify("every file is ready or excluded — press e to export")
+            else:
+                self._open(following, 0)
+        elif status is Status.NEEDS_CROP:
+            self.notify(f"tags complete, but {reason}: set the crop (arrows) or press a")
+
+    def action_save_preset(self) -> None:
+        current = self._editable()
+        if current is None:
+            return
+        entry, choice = current
+        info = entry.info
+        assert info is not None
+        ws = self.workspace
+        frames = "multi" if info.frames > 1 else "single"
+        name = re.sub(
+            r"[^A-Za-z0-9_.+-]+", "-", f"{info.manufacturer} {info.model} {info.columns}x{info.rows} {frames}"
+        ).strip("-")
+        preset = DevicePreset(
+            name=name or "device",
+            crop=choice.box,
+            masks=tuple(choice.masks),
+            manufacturer=info.manufacturer or None,
+            model=info.model or None,
+            rows=info.rows,
+            columns=info.columns,
+            frames=frames,
+        )
+        try:
+            path = save_device_preset(ws.profile, preset)
+            ws.profile = get_profile(ws.profile.name)
+        except UstuiError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.notify(f"preset {preset.name} saved to {path}")
+        # Presets change the automatic crop of matching files: read the headers again.
+        self._opened = None
+        self.query_one("#reading", ProgressBar).display = True
+        self._read_headers([e.file for e in ws.entries], ws.profile)
+        self._open(self.index, self.frame)
+
+    def action_toggle_inspector(self) -> None:
+        self.toggle_class("-inspecting")
+        self._show_inspector()
+        inspector = self.query_one("#inspector", Inspector)
+        self.set_focus(inspector if self.has_class("-inspecting") else None)
+
+    def action_open_export(self) -> None:
+        from ustui.tui.screens.export import ExportScreen
+
+        self._stop()
+        self.app.push_screen(ExportScreen(self.workspace))
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _is_current(self, key: str) -> bool:
+        return 0 <= self.index < len(self.workspace.entries) and (
+            self.workspace.entries[self.index].file.key == key
+        )
+
+    def _editable(self) -> tuple[Entry, CropChoice] | None:
+        """The current entry and its effective crop, when the file can be edited."""
+        if self.index < 0:
+            return None
+        entry = self.workspace.entries[self.index]
+        choice = effective_crop(entry, self.workspace.decision(self.index))
+        if choice is None or entry.problem:
+            return None
+        return entry, choice
+
+    def _open(self, index: int, frame: int) -> None:
+        ws = self.workspace
+        self._stop()
+        self.index = index
+        self.frame, self.frame_count = frame, 1
+        self.handle = Handle()
+        self._rgb, self._header, self._opened = None, None, None
+        entry = ws.entries[index]
+        ws.session.cursor_file, ws.session.cursor_frame = entry.file.key, frame
+        ws.session.save()
+        self.query_one("#files", FileList).select_file(index)
+        preview = self.query_one("#preview", Preview)
+        if entry.problem:
+            preview.show_message(f"cannot show this file: {entry.problem}")
+            self.workers.cancel_group(self, "file")
+        else:
+            preview.show_message(f"reading {entry.name}…")
+            self._wanted = frame
+            self._requests = queue.Queue()
+            self._serve_file(entry.file, ws.profile, frame, self._requests)
+        self._show_inspector()
+        self._file_changed()
+
+    def _decided(self) -> None:
+        """A decision changed: save it, then show it everywhere."""
+        self.workspace.session.save()
+        self._file_changed()
+
+    def _file_changed(self) -> None:
+        ws = self.workspace
+        if self.index < 0:
+            return
+        entry = ws.entries[self.index]
+        self.query_one("#files", FileList).update_entry(self.index, entry, *ws.status(self.index))
+        self._show_state()
+        self._summary()
+
+    def _show_state(self) -> None:
+        self.query_one("#tags", TagPanel).show_tags(
+            self.workspace.profile, self.workspace.decision(self.index)
+        )
+        self._show_boxes()
+
+    def _boxes(self) -> Boxes | None:
+        if self.index < 0:
+            return None
+        entry = self.workspace.entries[self.index]
+        choice = effective_crop(entry, self.workspace.decision(self.index))
+        if choice is None or entry.problem:
+            return None
+        if self.handle.target > len(choice.masks):
+            self.handle = Handle()
+        return Boxes(choice.box, choice.masks, self.handle, choice.reviewed)
+
+    def _show_boxes(self) -> None:
+        boxes = self._boxes()
+        self.query_one("#preview", Preview).show_boxes(boxes)
+        self.query_one("#zoom", ZoomView).show(self._rgb, boxes)
+        label = Text(zoom_label(boxes), style="bold yellow") if boxes else Text()
+        self.query_one("#zoom-label", TextView).show(label)
+        self._status_line()
+
+    def _status_line(self) -> None:
+        line = Text()
+        if self.index >= 0:
+            ws = self.workspace
+            entry = ws.entries[self.index]
+            decision = ws.decision(self.index)
+            status, reason = ws.status(self.index)
+            line.append(f"{entry.name}  ", style="bold")
+            line.append(f"frame {self.frame + 1}/{self.frame_count}")
+            if self.playing:
+                line.append(" ▶", style="bold green")
+            choice = effective_crop(entry, decision)
+            if choice is not None and not entry.problem:
+                box = choice.box
+                line.append(f"  crop {box.left},{box.top}–{box.right},{box.bottom}")
+                line.append(f" ({box.width}×{box.height}, {_SOURCE_NAMES[choice.source]})")
+                if choice.masks:
+                    line.append(f"  masks {len(choice.masks)}")
+                line.append(f"  [{self.handle.describe()}]", style="bold yellow")
+            if self.query_one("#preview", Preview).export_mode:
+                line.append("  EXPORT VIEW", style="bold reverse")
+            line.append(f"\n{status.value} {reason}", style=MARK_STYLES[status])
+            if entry.info:
+                line.append(
+                    f"  ·  {entry.info.columns}×{entry.info.rows}, {entry.info.frames} frame(s),"
+                    f" {entry.info.transfer_syntax}",
+                    style="dim",
+                )
+        self.query_one("#status-line", TextView).show(line)
+
+    def _summary(self) -> None:
+        ws = self.workspace
+        counts = ws.counts()
+        text = Text.assemble(("ustui", "bold"), f"  profile {ws.profile.name}  ·  ")
+        text.append(f"{len(ws.entries)} files: ")
+        parts = [
+            (Status.READY, "ready"),
+            (Status.NEEDS_TAGS, "need tags"),
+            (Status.NEEDS_CROP, "need crop"),
+            (Status.EXCLUDED, "excluded"),
+            (Status.UNSUPPORTED, "unsupported"),
+        ]
+        text.append(
+            "  ".join(f"{counts[s]} {s.value} {label}" for s, label in parts if counts[s])
+            or "searching…"
+        )
+        if ws.entries and self._headers_done < len(ws.entries):
+            text.append(f"  ·  reading headers {self._headers_done}/{len(ws.entries)}", style="dim")
+        self.query_one("#summary", TextView).show(text)
+
+    def _show_inspector(self) -> None:
+        if not self.has_class("-inspecting"):
+            return
+        name = self.workspace.entries[self.index].name if self.index >= 0 else ""
+        title = f"header of {name} (original values)" if self._header else f"{name}: header not read yet"
+        self.query_one("#inspector", Inspector).show(self._header, title)
+
+    def _next_cine_frame(self) -> None:
+        if not self._waiting:
+            self._waiting = True
+            self._requests.put(self.frame + 1)
+
+    def _stop(self) -> None:
+        if self._player is not None:
+            self._player.stop()
+            self._player = None
+        if self.playing:
+            self.playing = False
+            self._status_line()
+        self._waiting = False
+
+
+_SOURCE_NAMES = {
+    "session": "yours",
+    "preset": "device preset",
+    "regions": "ultrasound regions",
+    "analysis": "image analysis",
+    "full": "whole image",
+}

@@ -15,6 +15,8 @@ import numpy as np
 import pydicom
 import pytest
 from conftest import real_files
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
@@ -35,7 +37,7 @@ from pydicom.uid import (
 )
 
 from ustui.core import frames as frames_module
-from ustui.core.errors import Unsupported
+from ustui.core.errors import Unsupported, UstuiError
 from ustui.core.frames import FrameReader, display_rgb
 from ustui.core.inputs import InputFile
 from ustui.core.reading import is_encapsulated, read_header
@@ -518,3 +520,44 @@ def test_real_file_decodes_every_frame_like_pydicom(real_dir: Path, path: Path) 
         assert np.abs(got.astype(int) - expected.astype(int)).mean() < 1.5
     else:
         np.testing.assert_array_equal(got, expected)
+
+
+@pytest.fixture(scope="module")
+def jpeg_and_rle(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
+    """Two fixed encapsulated files (hypothesis needs the same bytes for every example)."""
+    folder = tmp_path_factory.mktemp("fuzz")
+    jpeg = build_file(
+        folder / "j.dcm",
+        smooth_frames(3, 16, 16),
+        photometric="YBR_FULL_422",
+        syntax=JPEGBaseline8Bit,
+        offset_table=False,
+    )
+    rle = build_file(
+        folder / "r.dcm", sample_frames(3, 8, 8, samples=3), photometric="RGB", syntax=RLELossless
+    )
+    return [jpeg.path.read_bytes(), rle.path.read_bytes()]
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_damaged_pixel_data_only_ever_raises_ustui_errors(
+    tmp_path: Path, jpeg_and_rle: list[bytes], data: st.DataObject
+) -> None:
+    content = bytearray(jpeg_and_rle[data.draw(st.integers(0, 1))])
+    if data.draw(st.booleans()):
+        del content[data.draw(st.integers(400, len(content) - 1)) :]
+    else:
+        for _ in range(data.draw(st.integers(1, 8))):
+            content[data.draw(st.integers(400, len(content) - 1))] = data.draw(st.integers(0, 255))
+    path = tmp_path / "damaged.dcm"
+    path.write_bytes(bytes(content))
+    source = input_file(path)
+    try:
+        with FrameReader(source, read_header(source)) as reader:
+            for index in range(reader.number_of_frames):
+                assert reader.frame(index).shape[:2] == (reader.rows, reader.columns)
+    except UstuiError as exc:
+        assert "\n" not in str(exc)

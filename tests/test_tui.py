@@ -4,17 +4,28 @@ tagged and exported with the keyboard alone; resuming after a crash; keymaps."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import functools
 import json
 import os
-from collections.abc import Callable, Coroutine
-from typing import Any
+import pty
+import signal
+import struct
+import sys
+import termios
+import threading
+import time
+import tomllib
 import zipfile
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
 import pytest
+from conftest import real_files
 from pydicom.uid import generate_uid
 from textual.pilot import Pilot
 
@@ -22,11 +33,14 @@ from ustui.core.boxes import Box
 from ustui.core.session import Session
 from ustui.core.synthetic import Study, sector_box, sector_frame, us_dataset
 from ustui.tui.app import make_app
+from ustui.tui.messages import FrameDecoded
 from ustui.tui.model import Status
 from ustui.tui.screens.export import ExportScreen
 from ustui.tui.screens.help import HelpScreen
 from ustui.tui.screens.review import ReviewScreen
 from ustui.tui.widgets.frame_view import HalfcellView
+from ustui.tui.widgets.inspector import Inspector
+from ustui.tui.widgets.preview import Preview
 
 ROWS, COLUMNS = 120, 160
 SIZE = (160, 50)
@@ -108,8 +122,8 @@ async def test_unsupported_file_is_listed_with_its_reason(exam: str) -> None:
         status, reason = screen.workspace.status(4)
         assert status is Status.UNSUPPORTED
         assert "not a DICOM file" in reason
-        for index in range(4):
-            assert screen.workspace.status(index) == (Status.NEEDS_TAGS, "needs site, side, purpose")
+        needs = (Status.NEEDS_TAGS, "needs site, side, purpose")
+        assert [screen.workspace.status(i) for i in range(4)] == [needs] * 4
 
 
 @pilot_test
@@ -122,11 +136,15 @@ async def test_frames_step_and_the_crop_is_nudged_and_resized(exam: str) -> None
         assert (screen.index, screen.frame, screen.frame_count) == (1, 0, 6)
         await pilot.press("right_square_bracket", "right_square_bracket")
         await settle(pilot)
-        await pilot.press("right_square_bracket", "left_square_bracket")
+        assert screen.frame == 2
+        await pilot.press("right_square_bracket", "right_square_bracket", "left_square_bracket")
         await settle(pilot)
-        assert screen.frame == 1
+        assert screen.frame == 3
+        await pilot.press(*["left_square_bracket"] * 4)  # wraps around to the last frame
+        await settle(pilot)
+        assert screen.frame == 5
         ws = screen.workspace
-        assert app.workspace.session.cursor_frame == 1
+        assert app.workspace.session.cursor_frame == 5
         regions = sector_box(ROWS, COLUMNS)
         assert ws.decision(1).crop is None  # the regions' crop, not yet the user's
         # Whole box: one step right and down, then ten steps left.
@@ -211,7 +229,11 @@ async def test_tagging_a_file_completely_moves_to_the_next_that_needs_work(exam:
 
 
 @pilot_test
-async def test_the_whole_exam_is_reviewed_tagged_and_exported(exam: str, tmp_path: Path) -> None:
+async def test_the_whole_exam_is_reviewed_tagged_and_exported(
+    exam: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Worker processes even for 4 files: they must start from inside the running app.
+    monkeypatch.setattr("ustui.tui.screens.export.PARALLEL_FROM", 2)
     app = make_app([exam], profile="dvt")
     async with app.run_test(size=SIZE) as pilot:
         screen = await settle(pilot)
@@ -240,8 +262,8 @@ async def test_the_whole_exam_is_reviewed_tagged_and_exported(exam: str, tmp_pat
         await pilot.pause()
         export = app.screen
         assert isinstance(export, ExportScreen)
-        plan = export.query_one("#plan").render()
-        assert "4 file(s) will be exported" in str(plan)
+        assert len(export.plan.exported) == 4
+        assert export.plan.skipped == [("exam/notes.txt", "not a DICOM file")]
         out = tmp_path / "out.zip"
         export.query_one("#destination").value = str(out)  # type: ignore[attr-defined]
         await pilot.press("enter")
@@ -249,9 +271,20 @@ async def test_the_whole_exam_is_reviewed_tagged_and_exported(exam: str, tmp_pat
             await pilot.pause(0.02)
             if not export.running:
                 break
-        result = str(export.query_one("#export-result").render())
-        assert "Exported 4 file(s)" in result, result
-        assert "no identifying value of the originals found" in result
+        assert export.error is None
+        assert export.result is not None and export.report is not None
+        assert len(export.result.exported) == 4
+        assert [s.label for s in export.result.skipped] == ["exam/notes.txt"]
+        assert export.report.leaks == []
+        first = export.result
+        await pilot.press("enter")  # the destination exists now: a warning first
+        assert not export.running and export.result is first
+        await pilot.press("enter")  # then it is replaced
+        for _ in range(1000):
+            await pilot.pause(0.02)
+            if not export.running:
+                break
+        assert export.result is not first and export.error is None
         await pilot.press("escape")
         assert isinstance(app.screen, ReviewScreen)
 
@@ -323,12 +356,27 @@ async def test_keys_are_remapped_from_the_config_file(exam: str, isolated_home: 
         await pilot.press("?")
         help_screen = app.screen
         assert isinstance(help_screen, HelpScreen)
-        table = str(help_screen.query_one("#help-keys").render())
-        assert "file.next" in table
+        rows = help_screen.rows()
+        assert ("Files", "n", "next file", "file.next") in rows
+        assert ("Crop box", "^a", "auto crop", "crop.auto") in rows
+        assert ("Tags (from the profile)", "g", "quality = good", "tag.quality.good") in rows
         await pilot.press("escape")
         assert isinstance(app.screen, ReviewScreen)
 
 
+@pilot_test
+async def test_the_command_palette_jumps_to_a_file(exam: str) -> None:
+    app = make_app([exam], profile="dvt")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await settle(pilot)
+        await pilot.press("ctrl+p", *"IMG3")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        screen = await settle(pilot)
+        assert screen.index == 2
+
+
+@pytest.mark.filterwarnings("ignore:Image.Image.getdata:DeprecationWarning")  # textual-image
 @pilot_test
 async def test_unicode_rendering_shows_the_same_boxes(exam: str) -> None:
     app = make_app([exam], profile="dvt", image_protocol="unicode")
@@ -336,6 +384,168 @@ async def test_unicode_rendering_shows_the_same_boxes(exam: str) -> None:
         screen = await settle(pilot)
         await pilot.press("down")
         assert screen.workspace.decision(0).crop == sector_box(ROWS, COLUMNS).translate(0, 1)
+
+
+@pilot_test
+async def test_a_cine_plays_and_stops_where_it_was(exam: str) -> None:
+    app = make_app([exam], profile="dvt")
+    shown: list[int] = []
+
+    def record(message: object) -> None:
+        if isinstance(message, FrameDecoded):
+            shown.append(message.index)
+
+    async with app.run_test(size=SIZE, message_hook=record) as pilot:
+        await pilot.press("j")
+        screen = await settle(pilot)
+        shown.clear()
+        await pilot.press("space")
+        assert screen.playing
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if len(set(shown)) == 6:
+                break
+        await pilot.press("space")
+        await settle(pilot)
+        assert set(shown) == set(range(6))  # every frame of the loop came by
+        assert not screen.playing
+        assert app.workspace.session.cursor_frame == screen.frame
+        assert Session.load([exam]).cursor_frame == screen.frame
+
+
+@pilot_test
+async def test_the_inspector_shows_the_header_and_takes_the_arrows(exam: str) -> None:
+    app = make_app([exam], profile="dvt")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await settle(pilot)
+        inspector = screen.query_one(Inspector)
+        assert not inspector.display
+        await pilot.press("i")
+        assert inspector.display and app.focused is inspector
+        keywords = {inspector.get_row_at(r)[1].strip() for r in range(inspector.row_count)}
+        assert {"PatientName", "TransferSyntaxUID", "SequenceOfUltrasoundRegions"} <= keywords
+        await pilot.press("down", "down")  # scrolls the table, not the crop box
+        assert screen.workspace.peek(0).crop is None
+        await pilot.press("i", "down")
+        assert not inspector.display and app.focused is None
+        assert screen.workspace.peek(0).crop == sector_box(ROWS, COLUMNS).translate(0, 1)
+
+
+@pilot_test
+async def test_the_export_view_shows_the_cropped_frame(exam: str) -> None:
+    app = make_app([exam], profile="dvt")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await settle(pilot)
+        preview = screen.query_one(Preview)
+        full = preview.frame_fit
+        assert full is not None and (full.columns, full.rows) == (COLUMNS, ROWS)
+        await pilot.press("v")
+        assert preview.export_mode and preview.frame_fit is None  # no boxes over it
+        frame = screen.query_one("#frame", HalfcellView)
+        crop = sector_box(ROWS, COLUMNS)
+        # Drawn at the crop's aspect ratio: 120x98 pixels into cells of 1x2 pixels.
+        assert abs(frame.size.width / (2 * frame.size.height) - crop.width / crop.height) < 0.1
+        await pilot.press("v")
+        assert not preview.export_mode
+
+
+@pilot_test
+async def test_a_crop_saved_as_preset_applies_to_the_same_device(
+    exam: str, isolated_home: Path
+) -> None:
+    app = make_app([exam], profile="dvt")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await settle(pilot)
+        await pilot.press("down", "s")
+        screen = await settle(pilot)
+        crop = sector_box(ROWS, COLUMNS).translate(0, 1)
+        user_profiles = isolated_home / "xdg_config_home" / "ustui" / "profiles.toml"
+        saved = tomllib.loads(user_profiles.read_text())
+        device = saved["dvt"]["devices"][0]
+        assert device["crop"] == crop.as_list()
+        assert (device["rows"], device["columns"], device["frames"]) == (ROWS, COLUMNS, "single")
+        assert saved["dvt"]["tags"]  # the rest of the profile came along
+        ws = screen.workspace
+        # IMG4 (same device, single frame) now takes the preset; the cine does not.
+        assert ws.entries[3].info is not None and ws.entries[3].info.auto.source == "preset"
+        assert ws.entries[3].info.auto.box == crop
+        assert ws.entries[1].info is not None and ws.entries[1].info.auto.source == "regions"
+
+
+@pilot_test
+async def test_every_real_file_is_shown_or_explained(real_dir: Path) -> None:
+    app = make_app([str(real_dir)], profile="generic-us")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await settle(pilot)
+        ws = screen.workspace
+        dicoms = [i for i, e in enumerate(ws.entries) if e.name.endswith(".dcm")]
+        assert len(dicoms) == len(real_files())
+        for index in dicoms:
+            screen.open_file(index)
+            screen = await settle(pilot)
+            entry = ws.entries[index]
+            if entry.problem:
+                assert ws.status(index) == (Status.UNSUPPORTED, entry.problem)
+                continue
+            assert entry.info is not None
+            fit = screen.query_one(Preview).frame_fit
+            assert fit is not None and (fit.columns, fit.rows) == (
+                entry.info.columns,
+                entry.info.rows,
+            )
+
+
+def test_a_dropped_ssh_link_saves_and_exits(exam: str) -> None:
+    """Run the app on a real pseudo-terminal, move to the second file, hang up."""
+    project = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(project), "TERM": "xterm-256color"}
+    code = (
+        "import sys\n"
+        "from ustui.tui.app import run_app\n"
+        "sys.exit(run_app(['exam'], profile='dvt', image_protocol='halfcell'))\n"
+    )
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the app on the pty
+        os.execve(sys.executable, [sys.executable, "-c", code], env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+    output = bytearray()
+
+    def drain() -> None:  # the app blocks if nobody reads the terminal
+        with contextlib.suppress(OSError):
+            while chunk := os.read(fd, 65536):
+                output.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    session = Session.load([exam]).path
+    try:
+        wait_for(lambda: b"IMG1.dcm" in output and session.exists())
+        wait_for(lambda: _cursor(session).endswith("IMG1.dcm"))
+        os.write(fd, b"j")
+        wait_for(lambda: _cursor(session).endswith("IMG2.dcm"))
+        os.kill(pid, signal.SIGHUP)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.close(fd)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert _cursor(session).endswith("IMG2.dcm")
+
+
+def _cursor(session: Path) -> str:
+    try:
+        return str(json.loads(session.read_text()).get("cursor_file") or "")
+    except (OSError, ValueError):
+        return ""
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.05)
 
 
 # --- snapshots (halfcell, synthetic data only) --------------------------------------

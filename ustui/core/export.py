@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import errno
 import hashlib
-import io
 import logging
 import multiprocessing
 import os
@@ -22,12 +21,9 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
-from pydicom import Dataset, dcmwrite
-from pydicom.dataset import FileMetaDataset
-from pydicom.tag import Tag
+from pydicom import Dataset
 
 from ustui.core import manifest, naming
 from ustui.core.audit import record_export
@@ -37,7 +33,7 @@ from ustui.core.deid import deidentify
 from ustui.core.errors import UstuiError
 from ustui.core.frames import FrameReader, display_rgb
 from ustui.core.inputs import InputFile
-from ustui.core.pixels import apply_plan, plan_pixels, write_pixel_data
+from ustui.core.pixels import plan_pixels, write_image
 from ustui.core.profiles import Profile
 from ustui.core.pseudonyms import Pseudonyms, load_key
 from ustui.core.reading import read_header
@@ -48,7 +44,6 @@ logger = logging.getLogger(__name__)
 
 #: Frames sampled across a cine for image-analysis crops.
 ANALYSIS_SAMPLES = 8
-_PIXEL_DATA = Tag(0x7FE0, 0x0010)
 
 
 class ExportFailed(UstuiError):
@@ -253,7 +248,7 @@ def _process(job: _Job) -> Outcome:
     except UstuiError as exc:
         return Skipped(label, exc.reason)
     except Exception as exc:  # a bug must skip the file, never export it uncleaned
-        logger.exception("internal error on input #%d", job.position)
+        logger.debug("internal error on input #%d", job.position, exc_info=True)
         return Skipped(label, f"internal error ({type(exc).__name__}); file not exported")
 
 
@@ -270,12 +265,10 @@ def _write_part(
     job: _Job, header: Dataset, reader: FrameReader, choice: CropChoice, tags: dict[str, str]
 ) -> _Done:
     profile = job.profile
-    plan = plan_pixels(header, choice.box, choice.masks, profile.export)
+    plan = plan_pixels(header, choice.box, choice.masks, profile.export, reader=reader)
     pseudonyms = Pseudonyms(job.key)
     subject = job.subject or pseudonyms.subject(header, profile.deid.subject_prefix)
     out = copy.deepcopy(header)
-    for tag in [element.tag for element in out if element.tag >= _PIXEL_DATA]:
-        del out[tag]
     deidentify(
         out,
         settings=profile.deid,
@@ -287,17 +280,16 @@ def _write_part(
     for field_ in profile.tags:
         if field_.dicom and tags.get(field_.name):
             setattr(out, field_.dicom, field_.dicom_value(tags[field_.name]))
-    apply_plan(plan, out)
     part = job.parts / f"{job.position:06d}.dcm"
     try:
-        with part.open("wb") as raw:
-            sink = _HashingWriter(raw)
-            sink.write(_header_bytes(out))
-            write_pixel_data(plan, reader, sink)
-            raw.flush()
-            os.fsync(raw.fileno())
+        with part.open("w+b") as stream:
+            stats = write_image(plan, reader, out, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+            stream.seek(0)
+            sha256 = hashlib.file_digest(stream, "sha256").hexdigest()
     except OSError as exc:
-        raise ExportFailed(f"cannot write the export: {exc.strerror or exc}") from None
+        raise ExportFailed(f"cannot write the export: {_os_reason(exc)}") from None
     row = manifest.ManifestRow(
         path="",
         subject=subject,
@@ -315,9 +307,9 @@ def _write_part(
         transfer_syntax_in=plan.transfer_syntax_in,
         transfer_syntax_out=plan.transfer_syntax_out,
         lossy=plan.lossy,
-        reencoded=plan.reencoded,
+        reencoded=plan.reencoded or stats.reencoded_frames > 0,
         note=plan.note,
-        sha256=sink.hexdigest(),
+        sha256=sha256,
     )
     return _Done(
         position=job.position,
@@ -347,30 +339,6 @@ def _instance_number(header: Dataset) -> int:
         return int(header.get("InstanceNumber", 0) or 0)
     except (TypeError, ValueError):
         return 0
-
-
-def _header_bytes(ds: Dataset) -> bytes:
-    """Preamble, file meta and every element before Pixel Data, little endian."""
-    meta = ds.file_meta if isinstance(ds.file_meta, FileMetaDataset) else FileMetaDataset()
-    ds.file_meta = meta
-    buffer = io.BytesIO()
-    dcmwrite(buffer, ds, enforce_file_format=True)
-    return buffer.getvalue()
-
-
-class _HashingWriter:
-    """Writes through to a file while computing its sha256."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        self._hash = hashlib.sha256()
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        self._hash.update(data)
-        return self._raw.write(data)
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
 
 
 def _name(done: list[_Done], profile: Profile) -> list[_Done]:
@@ -434,10 +402,15 @@ def _write_zip(out: Path, named: list[_Done], profile: Profile) -> None:
         os.replace(tmp, out)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        reason = "the disk is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror
         raise ExportFailed(
-            f"cannot write the export: {reason}; nothing was written", source=str(out)
+            f"cannot write the export: {_os_reason(exc)}; nothing was written", source=str(out)
         ) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full"
+    return exc.strerror or type(exc).__name__

@@ -53,6 +53,21 @@ logger = logging.getLogger(__name__)
 
 _MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
 _PALETTE = "PALETTE COLOR"
+_DEFINED_PHOTOMETRICS = {
+    *_MONOCHROME,
+    _PALETTE,
+    "RGB",
+    "HSV",
+    "ARGB",
+    "CMYK",
+    "XYB",
+    "YBR_FULL",
+    "YBR_FULL_422",
+    "YBR_PARTIAL_422",
+    "YBR_PARTIAL_420",
+    "YBR_ICT",
+    "YBR_RCT",
+}
 _ITEM = 0xFFFEE000
 _SEQUENCE_END = 0xFFFEE0DD
 #: Codestream starts that open a new frame when fragments must be grouped by content.
@@ -140,8 +155,14 @@ def image_info(header: Dataset, *, label: str | None = None) -> ImageInfo:
         raise Unsupported("Bits Stored or Pixel Representation is invalid", source=label)
     decoded = _decoded_photometric(ts, samples, photometric, stored)
     if decoded is None:
+        # Quote the value only when it is a defined term: a damaged one may run on into PHI.
+        shown = (
+            photometric
+            if photometric in _DEFINED_PHOTOMETRICS
+            else "this Photometric Interpretation"
+        )
         raise Unsupported(
-            f"{photometric} with {samples} sample(s) per pixel is not supported", source=label
+            f"{shown} with {samples} sample(s) per pixel is not supported", source=label
         )
     return ImageInfo(
         transfer_syntax=ts,

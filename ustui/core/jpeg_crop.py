@@ -18,6 +18,7 @@ AC symbols, per step.
 from __future__ import annotations
 
 import functools
+import operator
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,9 @@ class JpegLayout:
 # --- Huffman tables ---------------------------------------------------------------------
 
 _LutEntry = tuple[int, int]
+# Lookups kept per kind: a file's frames share their tables (luminance and chroma),
+# and each lookup costs about 0.6 MB.
+_CACHED_TABLES = 8
 _Lut = list[_LutEntry]
 _Bits = npt.NDArray[np.uint8]
 
@@ -117,19 +121,31 @@ def _extend(value: npt.NDArray[np.int64], size: npt.NDArray[np.int64]) -> npt.ND
 
 
 def _as_lut(bits: npt.NDArray[np.int64], values: npt.NDArray[np.int64]) -> _Lut:
-    return list(zip(bits.tolist(), values.tolist(), strict=True))
+    """The lookup as a list for fast indexing. Its few hundred distinct entries are
+    shared, so a lookup costs a list of pointers rather than 65536 tuples."""
+    keys, inverse = np.unique(bits << 32 | (values & 0xFFFFFFFF), return_inverse=True)
+    distinct = []
+    for key in keys.tolist():
+        value = key & 0xFFFFFFFF
+        distinct.append((key >> 32, value - (value >> 31 << 32)))  # value as signed 32-bit
+    return list(operator.itemgetter(*inverse.tolist())(distinct))
 
 
-@functools.lru_cache(maxsize=32)
-def _dc_lut(dc: _Table) -> _Lut:
-    """Per 16-bit prefix: (bits of DC code + extra bits, DC difference), bits 0 if longer."""
+def _dc_decode(dc: _Table) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Per 16-bit prefix: bits of DC code + extra bits (0 if longer) and DC difference."""
     window = np.arange(1 << 16, dtype=np.int64)
     lengths, symbols = _decode_lut(dc)
     used = lengths + symbols
     ok = (lengths > 0) & (used <= 16) & (symbols <= 11)
     size = np.where(ok, symbols, 0)
     raw = (window >> np.where(ok, 16 - used, 0)) & ((1 << size) - 1)
-    return _as_lut(np.where(ok, used, 0), np.where(ok & (size > 0), _extend(raw, size), 0))
+    return np.where(ok, used, 0), np.where(ok & (size > 0), _extend(raw, size), 0)
+
+
+@functools.lru_cache(maxsize=_CACHED_TABLES)
+def _dc_lut(dc: _Table) -> _Lut:
+    """Per 16-bit prefix: (bits of DC code + extra bits, DC difference), bits 0 if longer."""
+    return _as_lut(*_dc_decode(dc))
 
 
 # Added to an AC lookup's coefficient index advance: the step ended the block with EOB;
@@ -172,17 +188,17 @@ def _ac_walk(
     return pos, k, done
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=_CACHED_TABLES)
 def _block_lut(dc: _Table, ac: _Table) -> _Lut:
     """Per 16-bit prefix: (bits of a whole block, its DC difference) if the prefix holds
     every code of the block, else (0, 0)."""
     window = np.arange(1 << 16, dtype=np.int64)
-    dc_bits, dc_diff = (np.array(col, np.int64) for col in zip(*_dc_lut(dc), strict=True))
+    dc_bits, dc_diff = _dc_decode(dc)
     pos, _, done = _ac_walk(window, dc_bits, np.ones_like(window), dc_bits > 0, ac)
     return _as_lut(np.where(done, pos, 0), np.where(done, dc_diff, 0))
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=_CACHED_TABLES)
 def _ac_lut(ac: _Table) -> _Lut:
     """Per 16-bit prefix: (bits, coefficient index advance) of the AC symbols it holds.
 
@@ -195,7 +211,7 @@ def _ac_lut(ac: _Table) -> _Lut:
     return _as_lut(pos, np.where(pos > 0, k, _INVALID))
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=_CACHED_TABLES)
 def _symbol_lut(table: _Table) -> _Lut:
     """Per 16-bit prefix: (code length, symbol) of its first code; length 0 if none."""
     return _as_lut(*_decode_lut(table))

@@ -66,7 +66,7 @@ from ustui.core.frames import (
     palette_module,
 )
 from ustui.core.profiles import ExportSettings
-from ustui.core.reading import transfer_syntax_name
+from ustui.core.reading import is_encapsulated, transfer_syntax_name
 
 JPEG_METHOD = "ISO_10918_1"
 """Lossy Image Compression Method of JPEG Baseline (PS3.3 C.7.6.1.1.5)."""
@@ -129,6 +129,11 @@ class PixelPlan:
         """Size of one output frame, uncompressed."""
         info = self.info
         samples = self.crop.width * self.crop.height * info.samples_per_pixel
+        if (
+            self.photometric_out == "YBR_FULL_422"
+            and self.transfer_syntax_out == ExplicitVRLittleEndian
+        ):
+            samples = samples * 2 // 3  # two chroma samples per pair of pixels
         return samples * info.bits_allocated // 8
 
 
@@ -213,7 +218,7 @@ def plan_pixels(
     if lossy_syntax and settings.lossy != "lossless":
         note = ""
         if settings.lossy == "keep":
-            kept = _plan_compressed_domain(header, info, box, masks, reader, was_lossy, common)
+            kept = _plan_compressed_domain(info, box, masks, reader, was_lossy, common)
             if isinstance(kept, PixelPlan):
                 return kept
             note = kept
@@ -241,7 +246,6 @@ def plan_pixels(
 
 
 def _plan_compressed_domain(
-    header: Dataset,
     info: ImageInfo,
     box: Box,
     masks: Sequence[Box],
@@ -287,21 +291,44 @@ def _lossless_plan(
 ) -> PixelPlan:
     info: ImageInfo = common["info"]
     syntax = _LOSSLESS_SYNTAX.get(family, ExplicitVRLittleEndian)
+    native_422 = info.photometric == "YBR_FULL_422" and not is_encapsulated(info.transfer_syntax)
+    if (
+        syntax == ExplicitVRLittleEndian
+        and info.decoded_photometric == "YBR_FULL"
+        and not native_422
+    ):
+        # The US Image IOD allows YBR_FULL only compressed (PS3.3 C.8.5.6.1.2), and
+        # converting to RGB would round: keep it exact as RLE.
+        syntax = RLELossless
+        note = "; ".join(filter(None, [note, "YBR_FULL is kept as RLE Lossless"]))
     if syntax != ExplicitVRLittleEndian:
         refusal = _encoder_refusal(syntax, info)
         if refusal:
             syntax = ExplicitVRLittleEndian
             note = "; ".join(filter(None, [note, f"written uncompressed: {refusal}"]))
+    photometric = info.decoded_photometric
+    if syntax == ExplicitVRLittleEndian and native_422:
+        # Keep the subsampling (YBR_FULL would be a different, larger image that the
+        # US Image IOD does not allow uncompressed): crop and masks on pixel pairs.
+        photometric = "YBR_FULL_422"
+        box = _even(box, info.columns)
+        masks = [_even(m, info.columns) for m in masks]
     return PixelPlan(
         crop=box,
         masks=_clip_masks(masks, box),
         transfer_syntax_out=syntax,
-        photometric_out=info.decoded_photometric,
+        photometric_out=photometric,
         lossy=was_lossy,
         reencoded=False,
         note=note,
         **common,
     )
+
+
+def _even(box: Box, columns: int) -> Box:
+    """``box`` widened to start and end on even columns (within an even-width image)."""
+    right = min(box.right + box.right % 2, columns - columns % 2)
+    return Box(box.left - box.left % 2, box.top, right, box.bottom)
 
 
 def _jpeg_refusal(info: ImageInfo) -> str | None:
@@ -411,7 +438,7 @@ def apply_plan(plan: PixelPlan, out: Dataset, stats: PixelStats | None = None) -
     out.SamplesPerPixel = info.samples_per_pixel
     out.PhotometricInterpretation = plan.photometric_out
     if info.samples_per_pixel > 1:
-        out.PlanarConfiguration = 0
+        out.PlanarConfiguration = _planar_configuration(plan)
     elif "PlanarConfiguration" in out:
         del out.PlanarConfiguration
     out.BitsAllocated = info.bits_allocated
@@ -493,13 +520,26 @@ def write_pixel_data(plan: PixelPlan, reader: FrameReader, out: BinaryIO) -> Pix
     return _write_encapsulated(plan, reader, out)
 
 
+def _planar_configuration(plan: PixelPlan) -> int:
+    """Colour-by-plane for YBR_FULL, as the US Image IOD requires (PS3.3 C.8.5.6.1.16);
+    colour-by-pixel everywhere else. (RLE stores planes whatever the attribute says.)"""
+    return 1 if plan.photometric_out == "YBR_FULL" else 0
+
+
 def _write_native(plan: PixelPlan, reader: FrameReader, out: BinaryIO) -> PixelStats:
     length = plan.frame_bytes * plan.frames
     vr = b"OB" if plan.info.bits_allocated == 8 else b"OW"
     out.write(struct.pack("<HH2sHI", 0x7FE0, 0x0010, vr, 0, length + length % 2))
     little = plan.info.dtype.newbyteorder("<")
+    by_plane = _planar_configuration(plan) == 1
+    pairs = plan.photometric_out == "YBR_FULL_422"
     for index in range(plan.frames):
-        out.write(_cleaned(plan, reader.frame(index)).astype(little, copy=False).tobytes())
+        pixels = _cleaned(plan, reader.frame(index)).astype(little, copy=False)
+        if pairs:  # Y0 Y1 Cb Cr per pair; the pair's chroma is stored once (PS3.3 C.7.6.3.1.2)
+            pixels = np.concatenate(
+                (pixels[:, :, 0].reshape(pixels.shape[0], -1, 2), pixels[:, ::2, 1:]), axis=2
+            )
+        out.write((np.moveaxis(pixels, 2, 0) if by_plane else pixels).tobytes())
     if length % 2:
         out.write(b"\0")
     return PixelStats(frames=plan.frames, decoded_bytes=length, encoded_bytes=length + length % 2)

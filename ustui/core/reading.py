@@ -12,10 +12,11 @@ import logging
 import struct
 import warnings
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, BinaryIO, cast
 
 from pydicom import config, dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filereader import read_dataset
 from pydicom.tag import BaseTag
 from pydicom.uid import (
     UID,
@@ -46,6 +47,7 @@ _FLOAT_PIXEL_DATA = {0x7FE00008, 0x7FE00009}
 _LONG_VRS = {b"OB", b"OW", b"OD", b"OF", b"OL", b"OV", b"UN"}
 _UNDEFINED = 0xFFFFFFFF
 _ITEM_GROUP = 0xFFFE
+_STOP_TAGS = {_PIXEL_DATA, *_FLOAT_PIXEL_DATA}
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ def read_header(source: InputFile) -> Dataset:
     return header
 
 
-def parse_file(stream: BinaryIO, *, size: int, label: str) -> tuple[Dataset, PixelElement]:
+def parse_file(stream: IO[bytes], *, size: int, label: str) -> tuple[Dataset, PixelElement]:
     """Parse the header of an open file and locate its Pixel Data element.
 
     The stream is left positioned at the start of the Pixel Data value. This is
@@ -114,7 +116,7 @@ def parse_file(stream: BinaryIO, *, size: int, label: str) -> tuple[Dataset, Pix
 
     Parameters
     ----------
-    stream : BinaryIO
+    stream : IO[bytes]
         A seekable stream at the start of the file.
     size : int
         The file's size in bytes.
@@ -131,6 +133,7 @@ def parse_file(stream: BinaryIO, *, size: int, label: str) -> tuple[Dataset, Pix
             header = dcmread(stream, force=True, stop_before_pixels=True)
             if not isinstance(getattr(header, "file_meta", None), FileMetaDataset):
                 header.file_meta = FileMetaDataset()
+            _read_past_stray_item_delimiters(stream, header)
             _repair(header)
             _set_transfer_syntax(header, label)
             _check_not_dicomdir(header, label)
@@ -150,7 +153,7 @@ def parse_file(stream: BinaryIO, *, size: int, label: str) -> tuple[Dataset, Pix
     return header, pixels
 
 
-def open_input(source: InputFile) -> BinaryIO:
+def open_input(source: InputFile) -> IO[bytes]:
     """Open ``source`` for reading; any failure becomes a one-line UstuiError."""
     try:
         return source.open()
@@ -161,7 +164,7 @@ def open_input(source: InputFile) -> BinaryIO:
         raise UstuiError(f"cannot read: {type(exc).__name__}", source=source.label) from None
 
 
-def _check_dicom_start(stream: BinaryIO, size: int, label: str) -> None:
+def _check_dicom_start(stream: IO[bytes], size: int, label: str) -> None:
     """Refuse files that neither carry 'DICM' nor start like a raw data set."""
     head = stream.read(132)
     stream.seek(0)
@@ -181,6 +184,34 @@ def _check_dicom_start(stream: BinaryIO, size: int, label: str) -> None:
     raise Unsupported("not a DICOM file", source=label)
 
 
+def _read_past_stray_item_delimiters(stream: IO[bytes], header: Dataset) -> None:
+    """Go on reading where pydicom stopped at a top-level (FFFE,E00D) item delimiter.
+
+    pydicom takes such a stray delimiter for the end of the data set and silently
+    drops everything after it, the Image Pixel module included.
+    """
+    implicit, little = header.original_encoding
+    order = "<" if little else ">"
+    delimiter = struct.pack(order + "HHI", 0xFFFE, 0xE00D, 0)
+    pixel_tag = struct.pack(order + "HH", 0x7FE0, 0x0010)
+    while (pos := stream.tell()) >= 8:
+        stream.seek(pos - 8)
+        before, after = stream.read(8), stream.read(4)
+        stream.seek(pos)
+        if before != delimiter or len(after) < 4 or after == pixel_tag:
+            return
+        logger.debug("read past a stray item delimiter")
+        rest = read_dataset(
+            cast(BinaryIO, stream),
+            bool(implicit),
+            bool(little),
+            stop_when=lambda tag, _vr, _length: int(tag) in _STOP_TAGS,
+            parent_encoding=header._character_set,
+        )
+        for elem in rest.elements():
+            header[elem.tag] = elem
+
+
 def _repair(header: Dataset) -> None:
     """Convert every element now and drop what pydicom could not walk or save.
 
@@ -189,6 +220,16 @@ def _repair(header: Dataset) -> None:
     too (removing never leaks anything); the tag, never the value, is logged.
     Nested sequences are visited with a stack, so deep nesting is no problem.
     """
+    meta = header.file_meta
+    for tag in [t for t in meta.keys() if BaseTag(t).group != 0x0002 or t == 0x00020000]:  # noqa: SIM118
+        # pydicom computes the group length when saving; a damaged one cannot be saved.
+        del meta[tag]
+    for tag in [t for t in header.keys() if BaseTag(t).group < 0x0008]:  # noqa: SIM118
+        if BaseTag(tag).group != 0x0004:
+            # Command or file meta elements inside the data set (damaged tags): pydicom
+            # refuses to save them there, and they describe nothing of the image.
+            logger.debug("dropped misplaced element %s", BaseTag(tag))
+            del header[tag]
     stack: list[Dataset] = [header.file_meta, header]
     while stack:
         current = stack.pop()
@@ -223,7 +264,10 @@ def _set_transfer_syntax(header: Dataset, label: str) -> None:
         return
     declared = UID(str(declared).strip().rstrip("\0"))
     if not is_known_transfer_syntax(declared):
-        raise Unsupported(f"unknown transfer syntax {declared}", source=label)
+        # Quote it only when it is a well-formed UID: a damaged length can make the
+        # "UID" run on into the rest of the header.
+        shown = f" {declared}" if declared.is_valid else " (not a valid UID)"
+        raise Unsupported(f"unknown transfer syntax{shown}", source=label)
     if declared == DeflatedExplicitVRLittleEndian:
         raise Unsupported("deflated data sets are not supported", source=label)
     if not is_encapsulated(declared) and found is not None and declared != found:
@@ -242,7 +286,7 @@ def _check_not_dicomdir(header: Dataset, label: str) -> None:
         raise Unsupported("DICOMDIR (a directory index, not an image)", source=label)
 
 
-def _locate_pixel_data(stream: BinaryIO, header: Dataset, size: int, label: str) -> PixelElement:
+def _locate_pixel_data(stream: IO[bytes], header: Dataset, size: int, label: str) -> PixelElement:
     """Read the Pixel Data element header at the stream's position (where pydicom stopped)."""
     little = header.file_meta.TransferSyntaxUID != ExplicitVRBigEndian
     order = "<" if little else ">"

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from multiprocessing import resource_tracker
 from pathlib import Path
 
 from textual.app import App
-from textual.binding import Binding, BindingType
+from textual.binding import Binding
 
 from ustui.core.profiles import get_profile
 from ustui.core.session import Session
+from ustui.tui import partial_updates
 from ustui.tui.config import Settings, load_settings
 from ustui.tui.model import Workspace
 from ustui.tui.screens.help import HelpScreen
@@ -22,13 +24,10 @@ class UstuiApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "ustui"
-    BINDINGS: list[BindingType] = [
-        Binding("question_mark", "help", "help", id="app.help"),
-        Binding("q", "quit", "quit", id="app.quit"),
-    ]
 
     def __init__(self, workspace: Workspace, *, protocol: str, settings: Settings) -> None:
         super().__init__()
+        partial_updates.install()
         self.workspace = workspace
         self.protocol = protocol
         self.settings = settings
@@ -47,11 +46,7 @@ class UstuiApp(App[int]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            bindings = [
-                *ReviewScreen.BINDINGS,
-                *tag_bindings(self.workspace.profile),
-                *self.BINDINGS,
-            ]
+            bindings = [*ReviewScreen.BINDINGS, *tag_bindings(self.workspace.profile)]
             shown = list(Binding.make_bindings(bindings))
             self.push_screen(HelpScreen(shown, self.workspace.profile, self._keymap))
 
@@ -68,20 +63,32 @@ class UstuiApp(App[int]):
 def make_app(
     paths: list[str], *, profile: str | None, image_protocol: str = "halfcell"
 ) -> UstuiApp:
-    """The app for ``paths``, resuming their session; ``image_protocol`` is already resolved.
+    """The app for ``paths``, resuming their session (the one factory of the CLI and tests).
+
+    Parameters
+    ----------
+    paths
+        DICOM files, folders and ZIP archives, as the user gave them.
+    profile
+        Profile name; None takes the session's, else the default profile.
+    image_protocol
+        How frames are drawn, already resolved: tgp, sixel, halfcell or unicode.
 
     Raises
     ------
     UstuiError
         When the profile or the user's config cannot be used.
     """
+    # Exports use worker processes; their resource tracker must start while
+    # sys.stderr is still the terminal's (the running app replaces it, and the
+    # tracker then fails to start with "bad value(s) in fds_to_keep").
+    resource_tracker.ensure_running()
     session = Session.load(paths)
     chosen = get_profile(profile or session.profile)
     session.profile = chosen.name
     session.save()
     workspace = Workspace(paths=[str(Path(p)) for p in paths], session=session, profile=chosen)
-    app = UstuiApp(workspace, protocol=image_protocol, settings=load_settings())
-    return app
+    return UstuiApp(workspace, protocol=image_protocol, settings=load_settings())
 
 
 def resolve_protocol(requested: str) -> str:
@@ -103,10 +110,20 @@ def resolve_protocol(requested: str) -> str:
 
 
 def run_app(paths: list[str], *, profile: str | None, image_protocol: str | None) -> int:
-    """Open the terminal UI on ``paths`` and return the exit code when the user quits.
+    """Open the terminal UI on ``paths``; return the exit code (0) when the user quits.
 
-    The image protocol comes from ``image_protocol``, else the config file, else
-    detection.
+    Parameters
+    ----------
+    paths
+        DICOM files, folders and ZIP archives.
+    profile
+        Profile name, or None for the session's (else the default).
+    image_protocol
+        auto, tgp, sixel, halfcell or unicode; None takes the config file's
+        setting, else auto. Detection happens here, before the app starts.
+
+    A hang-up (SIGHUP, e.g. a dropped SSH link) or SIGTERM saves the session and
+    exits with 0; running the same command again resumes at the same file and frame.
     """
     settings = load_settings()
     protocol = resolve_protocol(image_protocol or settings.image_protocol)

@@ -27,7 +27,8 @@ class Settings:
     """What a user may set for the terminal UI."""
 
     image_protocol: str = "auto"
-    """How frames are drawn: auto (detected before the app starts), tgp, sixel, halfcell, unicode."""
+    """How frames are drawn: auto (detected before the app starts), tgp, sixel, halfcell or
+    unicode."""
     keymap: dict[str, str] = field(default_factory=dict)
     """Binding id -> comma-separated keys, overriding the default keys (``App.set_keymap``)."""
 

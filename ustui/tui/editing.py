@@ -34,7 +34,7 @@ class Handle:
 
 
 def cycle(handle: Handle, masks: int, step: int = 1) -> Handle:
-    """The next (or, with ``step=-1``, previous) handle: every part of the crop, then of each mask."""
+    """The next (with ``step=-1``, previous) handle: every part of the crop, then of each mask."""
     stops = [(t, p) for t in range(masks + 1) for p in PARTS]
     target = min(handle.target, masks)
     index = stops.index((target, handle.part if handle.part in PARTS else "box"))

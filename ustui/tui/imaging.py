@@ -21,11 +21,7 @@ _UPPER_HALF = "\u2580"
 
 @dataclass(frozen=True)
 class Fit:
-    """Where an image of ``columns`` x ``rows`` pixels lies in a pane, in cells.
-
-    Each cell is taken as one pixel wide and two tall (half blocks), which matches
-    the usual 1:2 cell shape, so square pixels stay square.
-    """
+    """Where an image of ``columns`` x ``rows`` pixels lies in a pane, in cells."""
 
     columns: int
     rows: int
@@ -35,7 +31,7 @@ class Fit:
     width: int
     """Image width in cells."""
     height: int
-    """Image height in cells (each holds two image rows)."""
+    """Image height in cells."""
 
     def cell_x(self, px: int) -> int:
         """The pane column showing original pixel column ``px``."""
@@ -45,16 +41,22 @@ class Fit:
     def cell_y(self, py: int) -> int:
         """The pane row showing original pixel row ``py``."""
         py = min(max(py, 0), self.rows - 1)
-        return self.y + py * self.height * 2 // self.rows // 2
+        return self.y + py * self.height // self.rows
 
 
-def fit(columns: int, rows: int, pane_width: int, pane_height: int) -> Fit:
-    """The largest undistorted placement of an image in a pane, centred."""
+def fit(
+    columns: int, rows: int, pane_width: int, pane_height: int, *, cell_aspect: float = 2.0
+) -> Fit:
+    """The largest undistorted placement of an image in a pane, centred.
+
+    ``cell_aspect`` is a cell's height over its width (2 for half blocks, where a
+    cell holds one pixel across and two down), so square pixels stay square.
+    """
     columns, rows = max(columns, 1), max(rows, 1)
     pane_width, pane_height = max(pane_width, 1), max(pane_height, 1)
-    scale = min(pane_width / columns, 2 * pane_height / rows)
+    scale = min(pane_width / columns, cell_aspect * pane_height / rows)
     width = max(1, min(pane_width, round(columns * scale)))
-    height = max(1, min(pane_height, round(rows * scale / 2)))
+    height = max(1, min(pane_height, round(rows * scale / cell_aspect)))
     return Fit(
         columns,
         rows,

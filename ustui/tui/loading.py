@@ -84,24 +84,49 @@ def header_result(source: InputFile, profile: Profile) -> HeaderResult:
         return HeaderResult(source.key, None, f"cannot read ({type(exc).__name__})")
 
 
+def analysed_result(source: InputFile, profile: Profile) -> HeaderResult:
+    """Like :func:`header_result`, with image analysis of the frames when nothing else
+    finds the crop (as the export will do)."""
+    try:
+        header = read_header(source)
+        with FrameReader(source, header) as reader:
+            info = file_info(header, profile, sample_frames=lambda: sample_frames(reader))
+        return HeaderResult(source.key, info, None)
+    except UstuiError as exc:
+        return HeaderResult(source.key, None, exc.reason)
+    except Exception as exc:
+        return HeaderResult(source.key, None, f"cannot read ({type(exc).__name__})")
+
+
 def read_headers(
     files: Sequence[InputFile],
     profile: Profile,
-    report: Callable[[list[HeaderResult], int, int], None],
+    report: Callable[[list[HeaderResult], str, int, int], object],
     cancelled: Callable[[], bool],
 ) -> None:
-    """Read every header, reporting batches (at most every BATCH_SECONDS) with counts."""
-    batch: list[HeaderResult] = []
-    last = time.monotonic()
-    total = len(files)
-    for done, source in enumerate(files, 1):
-        if cancelled():
-            return
-        batch.append(header_result(source, profile))
-        now = time.monotonic()
-        if now - last >= BATCH_SECONDS or done == total:
-            report(batch, done, total)
-            batch, last = [], now
+    """Read every header, then analyse the frames of the files whose crop neither a
+    preset nor the ultrasound regions give; report batches (at most every
+    BATCH_SECONDS) as ``report(results, stage, done, total)``, stage being
+    "headers" or "analysis"."""
+    unresolved: list[InputFile] = []
+    for stage, sources in (("headers", list(files)), ("analysis", unresolved)):
+        batch: list[HeaderResult] = []
+        last = time.monotonic()
+        total = len(sources)
+        for done, source in enumerate(sources, 1):
+            if cancelled():
+                return
+            if stage == "headers":
+                result = header_result(source, profile)
+                if result.info is not None and result.info.auto.source == "full":
+                    unresolved.append(source)
+            else:
+                result = analysed_result(source, profile)
+            batch.append(result)
+            now = time.monotonic()
+            if now - last >= BATCH_SECONDS or done == total:
+                report(batch, stage, done, total)
+                batch, last = [], now
 
 
 def sample_frames(reader: FrameReader) -> Iterator[np.ndarray]:

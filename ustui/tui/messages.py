@@ -34,11 +34,13 @@ class FilesFound(Message):
 
 
 class HeadersRead(Message):
-    """A batch of headers was read (``done`` of ``total`` so far)."""
+    """A batch of files was read: ``stage`` "headers", or "analysis" of the frames of
+    files whose crop nothing else found (``done`` of ``total`` in that stage)."""
 
-    def __init__(self, results: list[HeaderResult], done: int, total: int) -> None:
+    def __init__(self, results: list[HeaderResult], stage: str, done: int, total: int) -> None:
         super().__init__()
         self.results = results
+        self.stage = stage
         self.done = done
         self.total = total
 

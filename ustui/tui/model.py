@@ -102,24 +102,6 @@ def status(entry: Entry, decision: FileDecision, profile: Profile) -> tuple[Stat
     return Status.READY, "ready"
 
 
-def next_needing_work(
-    entries: list[Entry],
-    start: int,
-    decisions: dict[str, FileDecision],
-    profile: Profile,
-) -> int | None:
-    """The first file after ``start`` (wrapping around) that still needs work."""
-    count = len(entries)
-    for step in range(1, count):
-        index = (start + step) % count
-        entry = entries[index]
-        decision = decisions.get(entry.file.key) or FileDecision()
-        if status(entry, decision, profile)[0].needs_work:
-            return index
-    return None
-
-
-
 @dataclass
 class Workspace:
     """Everything the screens share: the inputs, the session and the profile."""
@@ -131,17 +113,44 @@ class Workspace:
     problems: list[str] = field(default_factory=list)
     """Inputs that could not be searched (shown once, then in the export summary)."""
 
+    statuses: list[tuple[Status, str]] = field(default_factory=list)
+    """Each file's status, kept current by :meth:`refresh` (1,000 files must stay cheap)."""
+
+    position: dict[str, int] = field(default_factory=dict)
+    """Index of each file by its key."""
+
+    def set_entries(self, entries: list[Entry]) -> None:
+        self.entries = entries
+        self.position = {e.file.key: i for i, e in enumerate(entries)}
+        self.statuses = [status(e, self.peek(i), self.profile) for i, e in enumerate(entries)]
+
     def decision(self, index: int) -> FileDecision:
+        """The file's decision, to change (created on first use)."""
         return self.session.decision(self.entries[index].file.key)
 
+    def peek(self, index: int) -> FileDecision:
+        """The file's decision, to read: files never decided on stay out of the session."""
+        return self.session.files.get(self.entries[index].file.key) or FileDecision()
+
+    def refresh(self, index: int) -> tuple[Status, str]:
+        """Recompute a file's status after its decision or what is known of it changed."""
+        self.statuses[index] = status(self.entries[index], self.peek(index), self.profile)
+        return self.statuses[index]
+
     def status(self, index: int) -> tuple[Status, str]:
-        return status(self.entries[index], self.decision(index), self.profile)
+        return self.statuses[index]
 
     def counts(self) -> dict[Status, int]:
         counts = dict.fromkeys(Status, 0)
-        for index in range(len(self.entries)):
-            counts[self.status(index)[0]] += 1
+        for file_status, _ in self.statuses:
+            counts[file_status] += 1
         return counts
 
     def next_needing_work(self, start: int) -> int | None:
-        return next_needing_work(self.entries, start, self.session.files, self.profile)
+        """The first file after ``start`` (wrapping around) that still needs work."""
+        count = len(self.entries)
+        for step in range(1, count):
+            index = (start + step) % count
+            if self.statuses[index][0].needs_work:
+                return index
+        return None

@@ -7,6 +7,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from rich.console import Group
 from rich.table import Table
@@ -15,6 +16,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, ProgressBar, Static
 from textual.worker import get_current_worker
@@ -48,7 +50,7 @@ def plan_export(workspace: Workspace) -> Plan:
     exported: list[str] = []
     skipped: list[tuple[str, str]] = [(p, "could not be searched") for p in workspace.problems]
     for index, entry in enumerate(workspace.entries):
-        decision = workspace.decision(index)
+        decision = workspace.peek(index)
         missing = missing_tags(decision, workspace.profile)
         if decision.excluded:
             skipped.append((entry.file.label, "excluded by the user"))
@@ -122,25 +124,31 @@ def result_text(result: ExportResult, report: VerifyReport | None) -> Group:
 class ExportScreen(Screen[None]):
     """Destination, summary, progress and result of one export."""
 
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "back (cancels a running export)", id="export.back"),
     ]
 
     def __init__(self, workspace: Workspace) -> None:
         super().__init__()
         self.workspace = workspace
+        self.plan = plan_export(workspace)
         self.running = False
+        self.result: ExportResult | None = None
+        self.report: VerifyReport | None = None
+        self.error: str | None = None
+        self._replace: Path | None = None
+        """A destination that exists and that the user was warned about once."""
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="export-body"):
             yield Static(Text("Export", style="bold"), id="export-title")
             yield Static("Destination (enter starts the export):", classes="label")
             yield Input(str(default_destination()), id="destination")
-            yield Static(plan_text(plan_export(self.workspace)), id="plan")
+            yield Static(plan_text(self.plan), id="plan")
             yield ProgressBar(id="export-progress", show_eta=True)
             yield Static(id="export-count")
             yield Static(id="export-result")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#export-body").border_title = f"profile {self.workspace.profile.name}"
@@ -157,6 +165,11 @@ class ExportScreen(Screen[None]):
             return
         if out.suffix.lower() != ".zip":
             out = out.with_name(out.name + ".zip")
+        if out.exists() and self._replace != out:
+            self._replace = out
+            self.notify(f"{out} exists: press enter again to replace it", severity="warning")
+            return
+        self._replace = None
         ws = self.workspace
         files = [e.file for e in ws.entries]
         request = ExportRequest(
@@ -180,14 +193,20 @@ class ExportScreen(Screen[None]):
         try:
             result = run_export(
                 request,
-                progress=lambda p: self.post_message(ExportProgressed(p)),
+                progress=lambda p: self._post(ExportProgressed(p)),
                 cancelled=lambda: worker.is_cancelled,
             )
             report = verify_export(request.out, paths) if result.out else None
         except UstuiError as exc:
             self.post_message(ExportFinished(None, None, str(exc)))
             return
+        except Exception as exc:  # the screen must never wait for an export that died
+            self.post_message(ExportFinished(None, None, f"internal error ({type(exc).__name__})"))
+            raise
         self.post_message(ExportFinished(result, report, None))
+
+    def _post(self, message: Message) -> None:
+        self.post_message(message)
 
     def on_export_progressed(self, message: ExportProgressed) -> None:
         progress = message.progress
@@ -201,7 +220,10 @@ class ExportScreen(Screen[None]):
 
     def on_export_finished(self, message: ExportFinished) -> None:
         self.running = False
-        self.query_one("#destination", Input).disabled = False
+        self.result, self.report, self.error = message.result, message.report, message.error
+        destination = self.query_one("#destination", Input)
+        destination.disabled = False
+        destination.focus()
         result_widget = self.query_one("#export-result", Static)
         if message.result is None:
             result_widget.update(Text(f"Export failed: {message.error}", style="bold red"))

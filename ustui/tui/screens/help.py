@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text
@@ -39,7 +40,7 @@ NOTES = (
 
 
 def key_rows(
-    bindings: Iterable[Binding], keymap: dict[str, str], display: dict[str, str]
+    bindings: Iterable[Binding], keymap: Mapping[str, str], display: Mapping[str, str]
 ) -> list[tuple[str, str, str, str]]:
     """(section, keys, description, id) per binding id, with the keymap applied."""
     rows: dict[str, tuple[str, list[str], str]] = {}
@@ -65,11 +66,13 @@ def key_rows(
 class HelpScreen(ModalScreen[None]):
     """A table of keys; any of escape, ? or q closes it."""
 
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,question_mark,q", "dismiss", "close", id="help.close"),
     ]
 
-    def __init__(self, bindings: list[Binding], profile: Profile, keymap: dict[str, str]) -> None:
+    def __init__(
+        self, bindings: list[Binding], profile: Profile, keymap: Mapping[str, str]
+    ) -> None:
         super().__init__()
         self._bindings_shown = bindings
         self._profile = profile
@@ -81,20 +84,22 @@ class HelpScreen(ModalScreen[None]):
             yield Static(self._table(), id="help-keys")
             yield Static(self._notes(), id="help-notes")
 
-    def _table(self) -> Table:
+    def rows(self) -> list[tuple[str, str, str, str]]:
+        """(section, keys, action, binding id) as the table shows them."""
         keys = {b.key for b in self._bindings_shown} | {
             k for v in self._keymap.values() for k in v.split(",")
         }
         display = {key: self.app.get_key_display(Binding(key, "")) for key in keys}
+        return key_rows(self._bindings_shown, self._keymap, display)
+
+    def _table(self) -> Table:
         table = Table(box=None, pad_edge=False, expand=True, show_header=True)
         table.add_column("", style="bold")
         table.add_column("key", style="bold cyan", no_wrap=True)
         table.add_column("action")
-        table.add_column("id (for [keymap])", style="dim", no_wrap=True)
+        table.add_column("id (for \\[keymap])", style="dim", no_wrap=True)
         last = None
-        for section, shown, description, binding_id in key_rows(
-            self._bindings_shown, self._keymap, display
-        ):
+        for section, shown, description, binding_id in self.rows():
             table.add_row(section if section != last else "", shown, description, binding_id)
             last = section
         return table

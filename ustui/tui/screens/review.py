@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import queue
 import re
+from typing import ClassVar
 
 import numpy as np
 from pydicom import Dataset
@@ -19,16 +20,18 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, ProgressBar
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from ustui.core.cropping import CropChoice
 from ustui.core.errors import UstuiError
 from ustui.core.inputs import InputFile, discover
 from ustui.core.profiles import DevicePreset, Profile, get_profile, save_device_preset
 from ustui.tui import loading
+from ustui.tui.commands import FileCommands
 from ustui.tui.editing import Handle, cycle, new_mask, nudge
 from ustui.tui.messages import FileFailed, FileOpened, FilesFound, FrameDecoded, HeadersRead
 from ustui.tui.model import Entry, Status, Workspace, effective_crop, missing_tags
+from ustui.tui.screens.export import ExportScreen
 from ustui.tui.widgets.file_list import MARK_STYLES, FileList
 from ustui.tui.widgets.inspector import Inspector
 from ustui.tui.widgets.preview import Boxes, Preview
@@ -64,33 +67,36 @@ class ReviewScreen(Screen[None]):
     """
 
     AUTO_FOCUS = ""
+    COMMANDS = Screen.COMMANDS | {FileCommands}
 
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "app.help", "help", id="app.help"),
+        Binding("q", "app.quit", "quit", id="app.quit"),
         Binding("j", "step_file(1)", "next file", id="file.next"),
         Binding("k", "step_file(-1)", "prev file", id="file.previous"),
         Binding("up", "nudge(0, -1)", "move up", show=False, id="crop.up"),
         Binding("down", "nudge(0, 1)", "move down", show=False, id="crop.down"),
         Binding("left", "nudge(-1, 0)", "move left", show=False, id="crop.left"),
         Binding("right", "nudge(1, 0)", "move right", show=False, id="crop.right"),
-        Binding("shift+up", "nudge(0, -1, True)", "move up ×10", show=False, id="crop.up_fast"),
-        Binding("shift+down", "nudge(0, 1, True)", "move down ×10", show=False, id="crop.down_fast"),
-        Binding("shift+left", "nudge(-1, 0, True)", "move left ×10", show=False, id="crop.left_fast"),
-        Binding(
-            "shift+right", "nudge(1, 0, True)", "move right ×10", show=False, id="crop.right_fast"
-        ),
+        Binding("shift+up", "nudge(0, -1, True)", "up 10", show=False, id="crop.up_fast"),
+        Binding("shift+down", "nudge(0, 1, True)", "down 10", show=False, id="crop.down_fast"),
+        Binding("shift+left", "nudge(-1, 0, True)", "left 10", show=False, id="crop.left_fast"),
+        Binding("shift+right", "nudge(1, 0, True)", "right 10", show=False, id="crop.right_fast"),
         Binding("tab", "cycle_handle(1)", "handle", id="handle.next"),
-        Binding("shift+tab", "cycle_handle(-1)", "previous handle", show=False, id="handle.previous"),
-        Binding("escape", "select_crop", "back to the crop box", show=False, id="handle.crop"),
-        Binding("left_square_bracket", "step_frame(-1)", "prev frame", show=False, id="frame.previous"),
+        Binding("shift+tab", "cycle_handle(-1)", "prev handle", show=False, id="handle.previous"),
+        Binding("escape", "select_crop", "back to the crop", show=False, id="handle.crop"),
+        Binding(
+            "left_square_bracket", "step_frame(-1)", "prev frame", show=False, id="frame.previous"
+        ),
         Binding("right_square_bracket", "step_frame(1)", "next frame", show=False, id="frame.next"),
         Binding("space", "play", "play", id="frame.play"),
         Binding("a", "auto_crop", "auto crop", id="crop.auto"),
         Binding("m", "add_mask", "mask", id="mask.add"),
         Binding("delete,backspace", "delete_mask", "delete mask", show=False, id="mask.delete"),
         Binding("v", "toggle_export_view", "export view", id="view.export"),
-        Binding("s", "save_preset", "save preset", id="crop.save_preset"),
+        Binding("s", "save_preset", "save preset", show=False, id="crop.save_preset"),
         Binding("x", "toggle_exclude", "exclude", id="file.exclude"),
-        Binding("i", "toggle_inspector", "inspector", id="view.inspector"),
+        Binding("i", "toggle_inspector", "inspector", show=False, id="view.inspector"),
         Binding("e", "open_export", "export", id="export.open"),
     ]
 
@@ -113,7 +119,10 @@ class ReviewScreen(Screen[None]):
         """The frame last asked of the worker, until it arrives."""
         self._player: Timer | None = None
         self._found = False
-        self._headers_done = 0
+        self._headers: Worker[None] | None = None
+        """The worker reading headers (then analysing frames), while it runs."""
+        self._progress = ""
+        """What that worker is doing, for the summary line."""
         for binding in Binding.make_bindings(tag_bindings(workspace.profile)):
             self._bindings._add_binding(binding)
 
@@ -133,7 +142,7 @@ class ReviewScreen(Screen[None]):
                 yield TextView(id="zoom-label")
                 yield TagPanel(id="tags")
             yield Inspector(id="inspector")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#zoom", ZoomView).border_title = "zoom"
@@ -159,7 +168,9 @@ class ReviewScreen(Screen[None]):
         loading.read_headers(
             files,
             profile,
-            lambda batch, done, total: self.post_message(HeadersRead(batch, done, total)),
+            lambda batch, stage, done, total: self.post_message(
+                HeadersRead(batch, stage, done, total)
+            ),
             lambda: worker.is_cancelled,
         )
 
@@ -178,7 +189,7 @@ class ReviewScreen(Screen[None]):
     def busy(self) -> bool:
         """Whether a worker still has something to report (headers, the file, a frame)."""
         ws = self.workspace
-        if not self._found or self._headers_done < len(ws.entries):
+        if not self._found or self._headers is not None:
             return True
         if self.index < 0 or ws.entries[self.index].problem:
             return False
@@ -187,7 +198,7 @@ class ReviewScreen(Screen[None]):
     def on_files_found(self, message: FilesFound) -> None:
         self._found = True
         ws = self.workspace
-        ws.entries = [Entry(f) for f in message.files]
+        ws.set_entries([Entry(f) for f in message.files])
         ws.problems = message.problems
         for problem in message.problems:
             self.notify(problem, severity="warning", timeout=8)
@@ -197,34 +208,38 @@ class ReviewScreen(Screen[None]):
             self.query_one("#preview", Preview).show_message("no files found in the inputs")
             self._summary()
             return
-        keys = [e.file.key for e in ws.entries]
         cursor = ws.session.cursor_file
-        start = keys.index(cursor) if cursor in keys else 0
-        self._open(start, ws.session.cursor_frame if cursor in keys else 0)
-        bar = self.query_one("#reading", ProgressBar)
-        bar.update(total=len(ws.entries), progress=0)
-        self._read_headers(list(message.files), ws.profile)
+        start = ws.position.get(cursor or "")
+        self._open(start or 0, ws.session.cursor_frame if start is not None else 0)
+        self._start_reading()
 
     def on_headers_read(self, message: HeadersRead) -> None:
         ws = self.workspace
-        position = {e.file.key: i for i, e in enumerate(ws.entries)}
         files = self.query_one("#files", FileList)
+        current = ws.entries[self.index].file.key if self.index >= 0 else None
         for result in message.results:
-            index = position.get(result.key)
-            if index is None:
-                continue
-            entry = ws.entries[index]
-            if entry.file.key == self._opened:
+            index = ws.position.get(result.key)
+            if index is None or result.key == self._opened:
                 continue  # the open file already knows more (its analysed crop)
+            entry = ws.entries[index]
             entry.info, entry.problem = result.info, result.problem
-            files.update_entry(index, entry, *ws.status(index))
-        self.query_one("#reading", ProgressBar).update(progress=message.done)
-        self._headers_done = message.done
+            files.update_entry(index, entry, *ws.refresh(index))
+        self.query_one("#reading", ProgressBar).update(total=message.total, progress=message.done)
+        doing = "reading headers" if message.stage == "headers" else "analysing frames"
+        self._progress = f"{doing} {message.done}/{message.total}"
         self._summary()
-        if message.done == message.total:
-            self.query_one("#reading", ProgressBar).display = False
-        if self.index >= 0 and ws.entries[self.index].file.key in position:
+        if any(r.key == current for r in message.results):
             self._show_state()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker is self._headers and event.state in (
+            WorkerState.SUCCESS,
+            WorkerState.ERROR,
+            WorkerState.CANCELLED,
+        ):
+            self._headers = None
+            self.query_one("#reading", ProgressBar).display = False
+            self._summary()
 
     def on_file_opened(self, message: FileOpened) -> None:
         if not self._is_current(message.key):
@@ -262,7 +277,12 @@ class ReviewScreen(Screen[None]):
         self._file_changed()
 
     def on_file_list_picked(self, message: FileList.Picked) -> None:
-        self._open(message.index, 0)
+        self.open_file(message.index)
+
+    def open_file(self, index: int) -> None:
+        """Show file ``index`` from its first frame (a click, the command palette)."""
+        if 0 <= index < len(self.workspace.entries):
+            self._open(index, 0)
 
     # --- actions ----------------------------------------------------------------------
 
@@ -273,7 +293,8 @@ class ReviewScreen(Screen[None]):
     def action_step_frame(self, step: int) -> None:
         if self.frame_count > 1 and self._rgb is not None:
             self._stop()
-            self._wanted = (self.frame + step) % self.frame_count
+            base = self.frame if self._wanted is None else self._wanted  # keys outrun decoding
+            self._wanted = (base + step) % self.frame_count
             self._requests.put(self._wanted)
 
     def action_play(self) -> None:
@@ -343,7 +364,8 @@ class ReviewScreen(Screen[None]):
             return
         entry, choice = current
         assert entry.info is not None
-        masks = [*choice.masks, new_mask(choice.box, columns=entry.info.columns, rows=entry.info.rows)]
+        info = entry.info
+        masks = [*choice.masks, new_mask(choice.box, columns=info.columns, rows=info.rows)]
         self.workspace.decision(self.index).masks = masks
         self.handle = Handle(len(masks), "box")
         self._decided()
@@ -402,9 +424,8 @@ class ReviewScreen(Screen[None]):
         assert info is not None
         ws = self.workspace
         frames = "multi" if info.frames > 1 else "single"
-        name = re.sub(
-            r"[^A-Za-z0-9_.+-]+", "-", f"{info.manufacturer} {info.model} {info.columns}x{info.rows} {frames}"
-        ).strip("-")
+        described = f"{info.manufacturer} {info.model} {info.columns}x{info.rows} {frames}"
+        name = re.sub(r"[^A-Za-z0-9_.+-]+", "-", described).strip("-")
         preset = DevicePreset(
             name=name or "device",
             crop=choice.box,
@@ -418,14 +439,13 @@ class ReviewScreen(Screen[None]):
         try:
             path = save_device_preset(ws.profile, preset)
             ws.profile = get_profile(ws.profile.name)
-        except UstuiError as exc:
-            self.notify(str(exc), severity="error")
+        except (UstuiError, OSError) as exc:
+            self.notify(f"preset not saved: {exc}", severity="error")
             return
         self.notify(f"preset {preset.name} saved to {path}")
         # Presets change the automatic crop of matching files: read the headers again.
         self._opened = None
-        self.query_one("#reading", ProgressBar).display = True
-        self._read_headers([e.file for e in ws.entries], ws.profile)
+        self._start_reading()
         self._open(self.index, self.frame)
 
     def action_toggle_inspector(self) -> None:
@@ -435,8 +455,6 @@ class ReviewScreen(Screen[None]):
         self.set_focus(inspector if self.has_class("-inspecting") else None)
 
     def action_open_export(self) -> None:
-        from ustui.tui.screens.export import ExportScreen
-
         self._stop()
         self.app.push_screen(ExportScreen(self.workspace))
 
@@ -452,7 +470,7 @@ class ReviewScreen(Screen[None]):
         if self.index < 0:
             return None
         entry = self.workspace.entries[self.index]
-        choice = effective_crop(entry, self.workspace.decision(self.index))
+        choice = effective_crop(entry, self.workspace.peek(self.index))
         if choice is None or entry.problem:
             return None
         return entry, choice
@@ -480,6 +498,15 @@ class ReviewScreen(Screen[None]):
         self._show_inspector()
         self._file_changed()
 
+    def _start_reading(self) -> None:
+        """Read every header (again, after the profile changed), with a progress bar."""
+        bar = self.query_one("#reading", ProgressBar)
+        bar.update(total=len(self.workspace.entries), progress=0)
+        bar.display = True
+        self._progress = ""
+        ws = self.workspace
+        self._headers = self._read_headers([e.file for e in ws.entries], ws.profile)
+
     def _decided(self) -> None:
         """A decision changed: save it, then show it everywhere."""
         self.workspace.session.save()
@@ -490,13 +517,13 @@ class ReviewScreen(Screen[None]):
         if self.index < 0:
             return
         entry = ws.entries[self.index]
-        self.query_one("#files", FileList).update_entry(self.index, entry, *ws.status(self.index))
+        self.query_one("#files", FileList).update_entry(self.index, entry, *ws.refresh(self.index))
         self._show_state()
         self._summary()
 
     def _show_state(self) -> None:
         self.query_one("#tags", TagPanel).show_tags(
-            self.workspace.profile, self.workspace.decision(self.index)
+            self.workspace.profile, self.workspace.peek(self.index)
         )
         self._show_boxes()
 
@@ -504,7 +531,7 @@ class ReviewScreen(Screen[None]):
         if self.index < 0:
             return None
         entry = self.workspace.entries[self.index]
-        choice = effective_crop(entry, self.workspace.decision(self.index))
+        choice = effective_crop(entry, self.workspace.peek(self.index))
         if choice is None or entry.problem:
             return None
         if self.handle.target > len(choice.masks):
@@ -520,33 +547,28 @@ class ReviewScreen(Screen[None]):
         self._status_line()
 
     def _status_line(self) -> None:
+        """Three lines under the frame: file and frame; status; crop, masks and encoding."""
         line = Text()
         if self.index >= 0:
             ws = self.workspace
             entry = ws.entries[self.index]
-            decision = ws.decision(self.index)
             status, reason = ws.status(self.index)
-            line.append(f"{entry.name}  ", style="bold")
-            line.append(f"frame {self.frame + 1}/{self.frame_count}")
+            line.append(entry.name, style="bold")
+            line.append(f"  frame {self.frame + 1}/{self.frame_count}")
             if self.playing:
                 line.append(" ▶", style="bold green")
-            choice = effective_crop(entry, decision)
-            if choice is not None and not entry.problem:
-                box = choice.box
-                line.append(f"  crop {box.left},{box.top}–{box.right},{box.bottom}")
-                line.append(f" ({box.width}×{box.height}, {_SOURCE_NAMES[choice.source]})")
-                if choice.masks:
-                    line.append(f"  masks {len(choice.masks)}")
-                line.append(f"  [{self.handle.describe()}]", style="bold yellow")
             if self.query_one("#preview", Preview).export_mode:
                 line.append("  EXPORT VIEW", style="bold reverse")
-            line.append(f"\n{status.value} {reason}", style=MARK_STYLES[status])
+            line.append(f"\n{status.value} {reason}\n", style=MARK_STYLES[status])
+            choice = effective_crop(entry, ws.peek(self.index))
+            if choice is not None and not entry.problem:
+                box = choice.box
+                line.append(f"crop {box.as_list()} ({_SOURCE_NAMES[choice.source]})")
+                if choice.masks:
+                    line.append(f"  {len(choice.masks)} mask(s)")
             if entry.info:
-                line.append(
-                    f"  ·  {entry.info.columns}×{entry.info.rows}, {entry.info.frames} frame(s),"
-                    f" {entry.info.transfer_syntax}",
-                    style="dim",
-                )
+                info = entry.info
+                line.append(f"  {info.columns}x{info.rows} {info.transfer_syntax}", style="dim")
         self.query_one("#status-line", TextView).show(line)
 
     def _summary(self) -> None:
@@ -565,15 +587,15 @@ class ReviewScreen(Screen[None]):
             "  ".join(f"{counts[s]} {s.value} {label}" for s, label in parts if counts[s])
             or "searching…"
         )
-        if ws.entries and self._headers_done < len(ws.entries):
-            text.append(f"  ·  reading headers {self._headers_done}/{len(ws.entries)}", style="dim")
+        if self._headers is not None and self._progress:
+            text.append(f"  ·  {self._progress}", style="dim")
         self.query_one("#summary", TextView).show(text)
 
     def _show_inspector(self) -> None:
         if not self.has_class("-inspecting"):
             return
         name = self.workspace.entries[self.index].name if self.index >= 0 else ""
-        title = f"header of {name} (original values)" if self._header else f"{name}: header not read yet"
+        title = f"{name}: original header" if self._header else f"{name}: header not read yet"
         self.query_one("#inspector", Inspector).show(self._header, title)
 
     def _next_cine_frame(self) -> None:

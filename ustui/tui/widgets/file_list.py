@@ -9,6 +9,9 @@ from textual.widgets.option_list import Option
 
 from ustui.tui.model import Entry, Status
 
+#: Cells for a file's line (the list is 30 cells wide with its border and scrollbar).
+NAME_WIDTH = 26
+
 #: CSS-independent colours of the status marks (rich styles, 256-colour safe).
 MARK_STYLES = {
     Status.READING: "dim",
@@ -20,13 +23,22 @@ MARK_STYLES = {
 }
 
 
-def file_prompt(entry: Entry, status: Status, reason: str) -> Text:
+def shortened(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells, cut in the middle so the end stays visible."""
+    if len(text) <= width:
+        return text
+    keep = max(width - 1, 2)
+    tail = keep * 2 // 5
+    return text[: keep - tail] + "…" + text[len(text) - tail :]
+
+
+def file_prompt(entry: Entry, status: Status, reason: str, width: int = NAME_WIDTH) -> Text:
     """A file's line: mark and name, and the reason when the file cannot go as it is."""
-    text = Text.assemble((status.value, MARK_STYLES[status]), " ", entry.name)
+    text = Text.assemble((status.value, MARK_STYLES[status]), " ", shortened(entry.name, width - 2))
     if status is Status.EXCLUDED:
         text.stylize("dim strike", 2)
     if status in (Status.UNSUPPORTED, Status.NEEDS_CROP):
-        text.append(f"\n  {reason}", style="dim")
+        text.append(f"\n  {shortened(reason, width - 2)}", style="dim")
     return text
 
 
@@ -46,30 +58,44 @@ class FileList(OptionList, can_focus=False):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._option_of: list[int] = []
+        self._shown: list[tuple[Entry, Status, str]] = []
         self._prompts: list[Text] = []
+        self._width = NAME_WIDTH
 
     def set_entries(self, entries: list[Entry], statuses: list[tuple[Status, str]]) -> None:
         options: list[Option] = []
         self._option_of = []
-        self._prompts = []
+        self._shown = [(e, s, r) for e, (s, r) in zip(entries, statuses, strict=True)]
+        self._prompts = [file_prompt(*shown, self._width) for shown in self._shown]
         exam = None
-        for index, (entry, (status, reason)) in enumerate(zip(entries, statuses, strict=True)):
+        for index, entry in enumerate(entries):
             if entry.exam != exam:
                 exam = entry.exam
-                options.append(Option(Text(exam, style="bold underline"), disabled=True))
+                header = Text(shortened(exam, self._width), style="bold underline")
+                options.append(Option(header, disabled=True))
             self._option_of.append(len(options))
-            self._prompts.append(file_prompt(entry, status, reason))
-            options.append(Option(self._prompts[-1], id=f"file-{index}"))
+            options.append(Option(self._prompts[index], id=f"file-{index}"))
         self.set_options(options)
 
     def update_entry(self, index: int, entry: Entry, status: Status, reason: str) -> None:
         """Show a file's new status; an unchanged line is not repainted."""
-        prompt = file_prompt(entry, status, reason)
+        self._shown[index] = (entry, status, reason)
+        prompt = file_prompt(entry, status, reason, self._width)
         old = self._prompts[index]
         if prompt == old and prompt.spans == old.spans:
             return
         self._prompts[index] = prompt
         self.replace_option_prompt_at_index(self._option_of[index], prompt)
+
+    def on_resize(self) -> None:
+        width = max(self.scrollable_content_region.width, 8)
+        if width != self._width and self._shown:
+            self._width = width
+            highlighted = self.highlighted
+            entries = [e for e, _, _ in self._shown]
+            self.set_entries(entries, [(s, r) for _, s, r in self._shown])
+            self.highlighted = highlighted
+        self._width = width
 
     def select_file(self, index: int) -> None:
         if 0 <= index < len(self._option_of):

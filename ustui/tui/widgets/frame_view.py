@@ -7,24 +7,21 @@ already scaled to the cells it will fill so the crop overlay lines up.
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import numpy as np
 from PIL import Image as PILImage
+from textual.app import ComposeResult
 from textual.widget import Widget
+from textual_image._terminal import get_cell_size  # cached before the app starts
 
 from ustui.tui.imaging import StyleCache, halfcell_strips, scaled
-from ustui.tui.widgets.strip_tiles import StripTiles
+from ustui.tui.widgets.strip_view import StripView
 
 
-class FrameView(Protocol):
-    """A widget that shows ``rgb`` in ``width`` x ``height`` cells."""
-
-    def show(self, rgb: np.ndarray, width: int, height: int) -> None: ...
-
-
-class HalfcellView(StripTiles):
+class HalfcellView(StripView):
     """A frame as upper-half blocks: foreground the upper pixel, background the lower one."""
+
+    cell_aspect = 2.0
+    """A cell holds one pixel across and two down."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -33,30 +30,42 @@ class HalfcellView(StripTiles):
     def show(self, rgb: np.ndarray, width: int, height: int) -> None:
         self.styles.width = width
         self.styles.height = height
-        self.set_strips(halfcell_strips(scaled(rgb, width, height * 2), self._styles), width)
+        self.set_strips(halfcell_strips(scaled(rgb, width, height * 2), self._styles))
 
 
-def picture_view(protocol: str, *, id: str | None = None) -> Widget:
-    """A textual-image widget for ``protocol`` (tgp, sixel or unicode) with a ``show`` method.
+class PictureView(Widget, can_focus=False):
+    """A frame through textual-image (``tgp``, ``sixel`` or ``unicode``), already scaled to
+    the pixels of the cells it fills, so the crop overlay lines up.
 
     textual_image.widget queries the terminal when imported, so it is imported only
     for these protocols (run_app does it before the app starts).
     """
-    from textual_image.widget import SixelImage, TGPImage, UnicodeImage, get_cell_size
 
-    base = {"tgp": TGPImage, "sixel": SixelImage, "unicode": UnicodeImage}[protocol]
+    def __init__(self, protocol: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        from textual_image.widget import SixelImage, TGPImage, UnicodeImage
 
-    class PictureView(base):  # type: ignore[valid-type,misc]
-        def show(self, rgb: np.ndarray, width: int, height: int) -> None:
-            cell = get_cell_size()
-            pixels = scaled(rgb, width * cell.width, height * cell.height)
-            self.styles.width = width
-            self.styles.height = height
-            self.image = PILImage.fromarray(pixels, "RGB")
+        kind = {"tgp": TGPImage, "sixel": SixelImage, "unicode": UnicodeImage}[protocol]
+        self._picture = kind()
+        self._picture.styles.width = "100%"
+        self._picture.styles.height = "100%"
 
-    return PictureView(id=id)  # type: ignore[no-any-return]
+    @property
+    def cell_aspect(self) -> float:
+        cell = get_cell_size()
+        return float(cell.height) / float(cell.width)
+
+    def compose(self) -> ComposeResult:
+        yield self._picture
+
+    def show(self, rgb: np.ndarray, width: int, height: int) -> None:
+        cell = get_cell_size()
+        pixels = scaled(rgb, width * cell.width, height * cell.height)
+        self.styles.width = width
+        self.styles.height = height
+        self._picture.image = PILImage.fromarray(pixels, "RGB")
 
 
-def make_frame_view(protocol: str, *, id: str | None = None) -> Widget:
+def make_frame_view(protocol: str, *, id: str | None = None) -> HalfcellView | PictureView:
     """The frame widget for a resolved protocol (never ``auto``)."""
-    return HalfcellView(id=id) if protocol == "halfcell" else picture_view(protocol, id=id)
+    return HalfcellView(id=id) if protocol == "halfcell" else PictureView(protocol, id=id)

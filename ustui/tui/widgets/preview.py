@@ -19,7 +19,7 @@ from textual.widgets import Static
 from ustui.core.boxes import Box
 from ustui.tui.editing import Handle
 from ustui.tui.imaging import Fit, export_view, fit
-from ustui.tui.widgets.frame_view import FrameView, make_frame_view
+from ustui.tui.widgets.frame_view import make_frame_view
 
 _SIDES = ("top", "right", "bottom", "left")
 
@@ -110,14 +110,16 @@ class Preview(Widget, can_focus=False):
         if rgb is None or not self.size:
             self._place_edges()
             return
+        aspect = self._view.cell_aspect
         rows, columns = rgb.shape[:2]
-        self._fit = fit(columns, rows, self.size.width, self.size.height)
+        self._fit = fit(columns, rows, self.size.width, self.size.height, cell_aspect=aspect)
         if self.export_mode and self._boxes is not None:
             rgb = export_view(rgb, self._boxes.crop, self._boxes.masks)
-        placed = fit(rgb.shape[1], rgb.shape[0], self.size.width, self.size.height)
+        placed = fit(
+            rgb.shape[1], rgb.shape[0], self.size.width, self.size.height, cell_aspect=aspect
+        )
         self._view.styles.offset = (placed.x, placed.y)
-        view: FrameView = self._view  # type: ignore[assignment]
-        view.show(rgb, placed.width, placed.height)
+        self._view.show(rgb, placed.width, placed.height)
         self._place_edges()
 
     def _place_edges(self) -> None:

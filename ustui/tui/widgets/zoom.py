@@ -14,7 +14,7 @@ from textual.geometry import Region
 from ustui.core.boxes import Box
 from ustui.tui.imaging import StyleCache, halfcell_strips
 from ustui.tui.widgets.preview import Boxes
-from ustui.tui.widgets.strip_tiles import StripTiles
+from ustui.tui.widgets.strip_view import StripView
 
 _LINE = np.array([255, 215, 0], np.uint8)
 _MASK_TINT = np.array([120, 0, 120], np.float32)
@@ -32,7 +32,9 @@ def anchor(box: Box, part: str) -> tuple[int, int]:
     }.get(part, (box.left, box.top))
 
 
-def render_window(rgb: np.ndarray, boxes: Boxes, x0: int, y0: int, width: int, height: int) -> np.ndarray:
+def render_window(
+    rgb: np.ndarray, boxes: Boxes, x0: int, y0: int, width: int, height: int
+) -> np.ndarray:
     """The ``height`` x ``width`` pixels from (x0, y0), marked up as the zoom shows them."""
     rows, columns = rgb.shape[:2]
     out = np.empty((height, width, 3), np.uint8)
@@ -70,7 +72,7 @@ def render_window(rgb: np.ndarray, boxes: Boxes, x0: int, y0: int, width: int, h
     return out
 
 
-class ZoomView(StripTiles):
+class ZoomView(StripView):
     """The active handle at one original pixel per half cell."""
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -98,7 +100,7 @@ class ZoomView(StripTiles):
         width, height = self.size.width, self.size.height * 2
         if self._rgb is None or self._boxes is None or width <= 0 or height <= 0:
             self._pixels = None
-            self.set_strips([], width)
+            self.set_strips([])
             return
         handle = self._boxes.handle
         box = self._boxes.masks[handle.mask_index] if handle.is_mask else self._boxes.crop
@@ -113,7 +115,7 @@ class ZoomView(StripTiles):
         self._origin, self._pixels = origin, pixels
         strips = halfcell_strips(pixels, self._styles)
         if old is None or old.shape != pixels.shape:
-            self.set_strips(strips, width)
+            self.set_strips(strips)
             return
         # Repaint only the cells whose pixels changed.
         changed = np.any(old != pixels, axis=2)
@@ -122,7 +124,7 @@ class ZoomView(StripTiles):
         for y in np.flatnonzero(changed.any(axis=1)).tolist():
             xs = np.flatnonzero(changed[y])
             dirty.append(Region(int(xs[0]), y, int(xs[-1] - xs[0] + 1), 1))
-        self.set_strips(strips, width, dirty)
+        self.set_strips(strips, dirty)
 
 
 def _follow(start: int, at: int, size: int) -> int:
@@ -147,5 +149,5 @@ def zoom_label(boxes: Boxes) -> str:
         "bottom": f"bottom y={box.bottom}",
         "left": f"left x={box.left}",
         "right": f"right x={box.right}",
-    }.get(handle.part, f"corner {box.left},{box.top}, {box.width}×{box.height}")
+    }.get(handle.part, f"{box.left},{box.top} {box.width}x{box.height}")
     return f"{'mask ' + str(handle.target) if handle.is_mask else 'crop'} {where}"

@@ -3,7 +3,7 @@ Sequence of Ultrasound Regions, else image analysis, else the whole image."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +11,7 @@ from pydicom import Dataset
 
 from ustui.core.autocrop import analysis_crop
 from ustui.core.boxes import Box
+from ustui.core.frames import FrameReader, display_rgb
 from ustui.core.profiles import DevicePreset, Profile
 from ustui.core.regions import regions_crop
 from ustui.core.session import FileDecision
@@ -19,6 +20,8 @@ from ustui.core.session import FileDecision
 #: reviewed: only those let the export state that the pixels were cleaned.
 CROP_SOURCES = ("session", "preset", "regions", "analysis", "full")
 REVIEWED_SOURCES = frozenset({"session", "preset"})
+#: Frames sampled across a cine for image analysis.
+ANALYSIS_SAMPLES = 8
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ def choose_crop(
     profile: Profile,
     decision: FileDecision | None,
     *,
-    sample_frames: Callable[[], Iterable[np.ndarray]] | None = None,
+    reader: FrameReader | None = None,
 ) -> CropChoice:
     """The crop and masks to apply to a file, and where they came from.
 
@@ -67,8 +70,8 @@ def choose_crop(
         The active profile, for device presets.
     decision
         The user's saved decision, if any.
-    sample_frames
-        Returns display frames for image analysis; called only when needed.
+    reader
+        The file's frames, sampled for image analysis only when nothing else gives a crop.
     """
     rows, columns = int(header.Rows), int(header.Columns)
     user_masks = tuple(m.clip(columns, rows) for m in decision.masks) if decision else ()
@@ -81,8 +84,16 @@ def choose_crop(
     box = regions_crop(header)
     if box:
         return CropChoice(box, user_masks, "regions")
-    if sample_frames is not None:
-        box = analysis_crop(sample_frames(), rows=rows, columns=columns)
+    if reader is not None:
+        box = analysis_crop(sample_frames(reader), rows=rows, columns=columns)
         if box:
             return CropChoice(box, user_masks, "analysis")
     return CropChoice(Box.full(columns, rows), user_masks, "full")
+
+
+def sample_frames(reader: FrameReader) -> Iterator[np.ndarray]:
+    """Display frames spread evenly over a cine, for image analysis."""
+    count = reader.number_of_frames
+    step = (count - 1) / max(ANALYSIS_SAMPLES - 1, 1)
+    for index in sorted({round(i * step) for i in range(ANALYSIS_SAMPLES)}):
+        yield display_rgb(reader.frame(index), reader)

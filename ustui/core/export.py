@@ -22,7 +22,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 from pydicom import Dataset
 
 from ustui.core import manifest, naming
@@ -31,7 +30,7 @@ from ustui.core.cropping import CropChoice, choose_crop
 from ustui.core.crosswalk import CrosswalkRow, write_crosswalk
 from ustui.core.deid import deidentify
 from ustui.core.errors import UstuiError
-from ustui.core.frames import FrameReader, display_rgb
+from ustui.core.frames import FrameReader
 from ustui.core.inputs import InputFile
 from ustui.core.pixels import plan_pixels, write_image
 from ustui.core.profiles import Profile
@@ -42,8 +41,6 @@ from ustui.core.session import FileDecision
 
 logger = logging.getLogger(__name__)
 
-#: Frames sampled across a cine for image-analysis crops.
-ANALYSIS_SAMPLES = 8
 
 
 class ExportFailed(UstuiError):
@@ -234,13 +231,13 @@ def _process(job: _Job) -> Outcome:
         return Skipped(label, "excluded by the user")
     tags = dict(decision.tags) if decision else {}
     missing = [t for t in job.profile.required_tags if not tags.get(t)]
-    if job.require_tags and missing:
-        return Skipped(label, f"missing required tags: {', '.join(missing)}")
     try:
         header = read_header(job.source)
+        if job.require_tags and missing:
+            return Skipped(label, f"missing required tags: {', '.join(missing)}")
         with FrameReader(job.source, header) as reader:
             choice = choose_crop(
-                header, job.profile, decision, sample_frames=lambda: _samples(reader)
+                header, job.profile, decision, reader=reader
             )
             return _write_part(job, header, reader, choice, tags)
     except ExportFailed:
@@ -250,15 +247,6 @@ def _process(job: _Job) -> Outcome:
     except Exception as exc:  # a bug must skip the file, never export it uncleaned
         logger.debug("internal error on input #%d", job.position, exc_info=True)
         return Skipped(label, f"internal error ({type(exc).__name__}); file not exported")
-
-
-def _samples(reader: FrameReader) -> Iterator[np.ndarray]:
-    count = reader.number_of_frames
-    picks = sorted(
-        {round(i * (count - 1) / max(ANALYSIS_SAMPLES - 1, 1)) for i in range(ANALYSIS_SAMPLES)}
-    )
-    for index in picks[:count]:
-        yield display_rgb(reader.frame(index), reader)
 
 
 def _write_part(

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
-import numpy as np
 from pydicom import Dataset
 from textual.message import Message
 
 from ustui.core.cropping import choose_crop
 from ustui.core.errors import UstuiError
-from ustui.core.export import ANALYSIS_SAMPLES
 from ustui.core.frames import FrameReader, decoder_problem, display_rgb, image_info
 from ustui.core.inputs import InputFile
 from ustui.core.profiles import Profile
@@ -54,7 +52,7 @@ def file_info(
     header: Dataset,
     profile: Profile,
     *,
-    sample_frames: Callable[[], Iterator[np.ndarray]] | None = None,
+    reader: FrameReader | None = None,
 ) -> FileInfo:
     """What the file list and preview need from a header, with the automatic crop."""
     return FileInfo(
@@ -65,7 +63,7 @@ def file_info(
         model=_text(header, "ManufacturerModelName"),
         transfer_syntax=transfer_syntax_name(str(header.file_meta.TransferSyntaxUID)),
         fps=cine_fps(header),
-        auto=choose_crop(header, profile, None, sample_frames=sample_frames),
+        auto=choose_crop(header, profile, None, reader=reader),
     )
 
 
@@ -90,7 +88,7 @@ def analysed_result(source: InputFile, profile: Profile) -> HeaderResult:
     try:
         header = read_header(source)
         with FrameReader(source, header) as reader:
-            info = file_info(header, profile, sample_frames=lambda: sample_frames(reader))
+            info = file_info(header, profile, reader=reader)
         return HeaderResult(source.key, info, None)
     except UstuiError as exc:
         return HeaderResult(source.key, None, exc.reason)
@@ -129,16 +127,6 @@ def read_headers(
                 batch, last = [], now
 
 
-def sample_frames(reader: FrameReader) -> Iterator[np.ndarray]:
-    """Display frames spread over a cine, for image analysis (as the export samples them)."""
-    count = reader.number_of_frames
-    picks = sorted(
-        {round(i * (count - 1) / max(ANALYSIS_SAMPLES - 1, 1)) for i in range(ANALYSIS_SAMPLES)}
-    )
-    for index in picks[:count]:
-        yield display_rgb(reader.frame(index), reader)
-
-
 def serve_file(
     source: InputFile,
     profile: Profile,
@@ -156,7 +144,7 @@ def serve_file(
             count = reader.number_of_frames
             index = min(max(first_frame, 0), count - 1)
             post(FrameDecoded(key, index, count, display_rgb(reader.frame(index), reader)))
-            info = file_info(header, profile, sample_frames=lambda: sample_frames(reader))
+            info = file_info(header, profile, reader=reader)
             post(FileOpened(key, header, info))
             while not cancelled():
                 try:

@@ -1,20 +1,27 @@
-"""Compressed-domain crop and mask of JPEG Baseline frames, proven against Pillow decoding."""
+"""Compressed-domain crop and mask of JPEG Baseline frames, proven against Pillow decoding.
+
+Tests that crop run twice, with the numba-compiled kernels (skipped without numba) and
+with the plain-Python ones; further tests check that both write the same bytes.
+"""
 
 from __future__ import annotations
 
 import io
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
-from conftest import real_files
+from conftest import PROJECT, real_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from pydicom.encaps import generate_frames
 
+from ustui.core import jpeg_kernels
 from ustui.core.boxes import Box
 from ustui.core.errors import Unsupported
 from ustui.core.jpeg_crop import (
@@ -24,6 +31,32 @@ from ustui.core.jpeg_crop import (
     parse_layout,
     snap_crop,
 )
+
+
+@pytest.fixture(autouse=True)
+def kernels(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> jpeg_kernels.Kernels:
+    """The kernels ``crop_jpeg`` runs; ``both_kernels`` tests get "compiled" and "plain"."""
+    name = getattr(request, "param", None)
+    if name is None:
+        return jpeg_kernels.load()
+    chosen = compiled_kernels() if name == "compiled" else jpeg_kernels.PLAIN
+    monkeypatch.setattr(jpeg_kernels, "load", lambda: chosen)
+    return chosen
+
+
+both_kernels = pytest.mark.parametrize("kernels", ["compiled", "plain"], indirect=True)
+
+
+def compiled_kernels() -> jpeg_kernels.Kernels:
+    """The numba-compiled kernels; skips without numba, fails if it cannot compile them."""
+    compiled = jpeg_kernels.compiled()
+    if compiled is None:
+        pytest.importorskip("numba")
+        pytest.fail("numba is installed but the kernels did not compile (see the log)")
+    return compiled
+
 
 # Pillow's subsampling option: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0; None = greyscale.
 LAYOUTS = {"444": 0, "422": 1, "420": 2, "grey": None}
@@ -197,6 +230,7 @@ def test_crop_jpeg_refuses_a_crop_that_is_not_snapped() -> None:
 # --- Bit-exact crops ----------------------------------------------------------------------
 
 
+@both_kernels
 @pytest.mark.parametrize("name", LAYOUTS)
 def test_crop_decodes_like_the_cropped_source(name: str) -> None:
     source = frame(name)
@@ -209,6 +243,7 @@ def test_crop_decodes_like_the_cropped_source(name: str) -> None:
         assert_same_crop(source, cropped, crop)
 
 
+@both_kernels
 @pytest.mark.parametrize("name", ["444", "grey"])
 def test_crop_is_pixel_identical_without_chroma_subsampling(name: str) -> None:
     source = frame(name, 251, 199, seed=3)
@@ -219,6 +254,7 @@ def test_crop_is_pixel_identical_without_chroma_subsampling(name: str) -> None:
         assert np.array_equal(decode(crop_jpeg(source, crop)), want)
 
 
+@both_kernels
 @pytest.mark.parametrize("name", ["422", "420"])
 def test_subsampled_chroma_differs_only_on_inner_edge_lines(name: str) -> None:
     source = frame(name, 240, 160, seed=5)
@@ -234,6 +270,7 @@ def test_subsampled_chroma_differs_only_on_inner_edge_lines(name: str) -> None:
     assert len(on_edge) == len(changed)
 
 
+@both_kernels
 @pytest.mark.parametrize(
     ("quality", "optimize"), [(50, False), (95, False), (100, True), (75, True)]
 )
@@ -248,6 +285,7 @@ def test_crop_handles_quality_and_optimised_huffman_tables(
         assert_same_crop(source, crop_jpeg(source, crop), crop)
 
 
+@both_kernels
 @pytest.mark.parametrize("options", [{"restart_marker_blocks": 3}, {"restart_marker_rows": 1}])
 @pytest.mark.parametrize("name", ["422", "grey"])
 def test_restart_intervals_are_read_and_not_written(name: str, options: dict[str, int]) -> None:
@@ -262,6 +300,7 @@ def test_restart_intervals_are_read_and_not_written(name: str, options: dict[str
         assert_same_crop(source, cropped, crop)
 
 
+@both_kernels
 def test_sof1_extended_8bit_is_cropped_and_written_as_baseline() -> None:
     data = bytearray(frame("422"))
     data[data.index(b"\xff\xc0") + 1] = 0xC1
@@ -290,6 +329,7 @@ def masked_mcus(layout: JpegLayout, crop: Box, masks: list[Box]) -> list[Box]:
     return out
 
 
+@both_kernels
 @pytest.mark.parametrize("name", LAYOUTS)
 def test_masked_mcus_decode_black_and_the_rest_is_untouched(name: str) -> None:
     source = frame(name, 230, 170, seed=11)
@@ -325,6 +365,7 @@ boxes = st.builds(
 )
 
 
+@both_kernels
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     name=st.sampled_from(["422", "420", "grey"]), wanted=boxes, masks=st.lists(boxes, max_size=3)
@@ -347,6 +388,7 @@ def test_any_crop_and_masks_keep_every_unmasked_pixel(
         assert not luma[b.top : b.bottom, b.left : b.right].any()
 
 
+@both_kernels
 def test_masks_with_restart_intervals() -> None:
     source = frame("420", restart_marker_blocks=5)
     layout = parse_layout(source)
@@ -356,6 +398,7 @@ def test_masks_with_restart_intervals() -> None:
     assert_same_crop(source, cropped, crop, masked_mcus(layout, crop, masks))
 
 
+@both_kernels
 def test_mask_outside_the_crop_changes_nothing() -> None:
     source = frame("420")
     layout = parse_layout(source)
@@ -365,6 +408,7 @@ def test_mask_outside_the_crop_changes_nothing() -> None:
     )
 
 
+@both_kernels
 def test_mask_of_the_whole_crop_gives_a_black_frame() -> None:
     source = frame("422", seed=2)
     layout = parse_layout(source)
@@ -372,6 +416,7 @@ def test_mask_of_the_whole_crop_gives_a_black_frame() -> None:
     assert not decode(crop_jpeg(source, crop, [Box(0, 0, 203, 157)])).any()
 
 
+@both_kernels
 @pytest.mark.parametrize("quality", [100, 30])
 def test_mask_needing_codes_missing_from_optimised_tables(quality: int) -> None:
     # Quality 100 means Q=1: the black DC is -1024, a size no optimised table of this
@@ -385,6 +430,7 @@ def test_mask_needing_codes_missing_from_optimised_tables(quality: int) -> None:
     assert not decode(cropped, "YCbCr")[40:56, 48:80, 0].any()
 
 
+@both_kernels
 def test_mask_on_rgb_coded_jpeg_blacks_every_component() -> None:
     source = encode(speckle(120, 90, seed=8), 0, keep_rgb=True)
     assert b"Adobe" in source
@@ -478,6 +524,7 @@ def test_twelve_bit_is_refused() -> None:
     refuses(bytes(data), "12-bit")
 
 
+@both_kernels
 def test_truncated_frame_is_refused_not_garbled() -> None:
     source = frame("422")
     layout = parse_layout(source)
@@ -485,6 +532,15 @@ def test_truncated_frame_is_refused_not_garbled() -> None:
         crop_jpeg(source[: len(source) // 2], snap_crop(Box(0, 0, 203, 157), layout))
     with pytest.raises(JpegCropUnsupported):
         parse_layout(source[:40])
+
+
+@both_kernels
+def test_scan_missing_restart_intervals_is_refused() -> None:
+    source = frame("422", restart_marker_rows=1)
+    data = source[: source.index(b"\xff\xd3")] + b"\xff\xd9"  # rows 4 and on are gone
+    layout = parse_layout(data)
+    with pytest.raises(JpegCropUnsupported, match="fewer restart intervals"):
+        crop_jpeg(data, snap_crop(Box(0, 0, layout.width, layout.height), layout))
 
 
 # --- Real files ---------------------------------------------------------------------------
@@ -504,6 +560,7 @@ def real_frames(path: Path, step: int | None) -> list[bytes]:
     return frames[:: step or 1]
 
 
+@both_kernels
 @pytest.mark.parametrize("name", sorted(REAL_JPEG))
 def test_real_jpeg_baseline_frames_crop_bit_exact(real_dir: Path, name: str) -> None:
     if name not in {p.name for p in real_files()}:
@@ -521,6 +578,7 @@ def test_real_jpeg_baseline_frames_crop_bit_exact(real_dir: Path, name: str) -> 
             assert_same_crop(data, crop_jpeg(data, crop), crop)
 
 
+@both_kernels
 def test_real_jpeg_baseline_frames_mask_to_black(real_dir: Path) -> None:
     frames = [f for name in sorted(REAL_JPEG) for f in real_frames(real_dir / name, 40)[:1]]
     for data in frames:
@@ -532,3 +590,126 @@ def test_real_jpeg_baseline_frames_mask_to_black(real_dir: Path) -> None:
         assert_same_crop(data, cropped, crop, black)
         b = black[0].translate(-crop.left, -crop.top)
         assert not decode(cropped, "YCbCr")[b.top : b.bottom, b.left : b.right, 0].any()
+
+
+# --- Compiled and plain kernels -----------------------------------------------------------
+
+
+def crop_cases(source: bytes) -> list[tuple[Box, list[Box]]]:
+    """Crops, unmasked and masked, over the whole frame and inside it."""
+    layout = parse_layout(source)
+    w, h = layout.width, layout.height
+    inner = snap_crop(Box(w // 7, h // 9, w - w // 11, h - 3), layout)
+    banner = Box(w // 10, h // 9, w // 2, h // 9 + 2 * layout.mcu_height)
+    return [(Box(0, 0, w, h), []), (inner, []), (inner, [banner]), (Box(0, 0, w, h), [banner])]
+
+
+def assert_kernels_agree(source: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    compiled = compiled_kernels()
+    for crop, masks in crop_cases(source):
+        monkeypatch.setattr(jpeg_kernels, "load", lambda: compiled)
+        fast = crop_jpeg(source, crop, masks)
+        monkeypatch.setattr(jpeg_kernels, "load", lambda: jpeg_kernels.PLAIN)
+        assert crop_jpeg(source, crop, masks) == fast
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"layout": "422"},
+        {"layout": "420", "restart_marker_blocks": 7},
+        {"layout": "444", "quality": 100, "optimize": True},  # DC codes longer than 16 bits
+        {"layout": "grey", "quality": 30},
+    ],
+)
+def test_compiled_and_plain_kernels_write_the_same_bytes(
+    options: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = str(options.pop("layout"))
+    assert_kernels_agree(frame(name, 331, 245, seed=9, **options), monkeypatch)
+
+
+def test_compiled_and_plain_kernels_write_the_same_bytes_for_real_files(
+    real_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, step in REAL_JPEG.items():
+        if (real_dir / name).exists():
+            for data in real_frames(real_dir / name, 10 * (step or 1)):
+                assert_kernels_agree(data, monkeypatch)
+
+
+@both_kernels
+def test_corrupt_entropy_data_is_refused_or_cropped_never_crashes(
+    kernels: jpeg_kernels.Kernels,
+) -> None:
+    source = frame("422", 160, 120, seed=6)
+    layout = parse_layout(source)
+    scan = source.index(b"\xff\xda") + 14  # SOS of 3 components: 12 bytes + marker
+    rng = np.random.default_rng(1)
+    refused = 0
+    for _ in range(60):
+        data = bytearray(source)
+        at = rng.integers(scan, len(source) - 2, 4).tolist()
+        data[at[0]] = 0xFF  # a stray marker, or a stuffed byte
+        for i in at[1:]:
+            data[i] = int(rng.integers(0, 256))
+        try:
+            cropped = crop_jpeg(bytes(data), snap_crop(Box(16, 8, 150, 110), layout))
+        except JpegCropUnsupported:
+            refused += 1
+        else:
+            assert parse_layout(cropped).width == 134
+    assert refused
+
+
+@both_kernels
+def test_write_kernel_concatenates_bit_ranges_and_codes(kernels: jpeg_kernels.Kernels) -> None:
+    rng = np.random.default_rng(2)
+    source = rng.integers(0, 256, 300, dtype=np.uint8).tobytes()
+    source_bits = "".join(f"{b:08b}" for b in source)
+    starts, lengths, values, want = [], [], [], ""
+    for _ in range(400):
+        length = int(rng.integers(0, 49))
+        if rng.random() < 0.5:
+            value = int(rng.integers(0, 1 << 62)) & ((1 << length) - 1)
+            starts.append(-1)
+            want += format(value, f"0{length}b") if length else ""
+        else:
+            length = int(rng.choice([length, rng.integers(0, 300)]))
+            start = int(rng.integers(0, 8 * len(source) - length + 1))
+            value = 0
+            starts.append(start)
+            want += source_bits[start : start + length]
+        lengths.append(length)
+        values.append(value)
+    want += "1" * (-len(want) % 8)
+    out = np.zeros(len(want) // 8 + 1, np.uint8)
+    size = kernels.write(
+        kernels.windows(source)[1],
+        kernels.ints(starts),
+        kernels.ints(lengths),
+        kernels.ints(values),
+        out,
+    )
+    assert out[:size].tobytes() == int(want, 2).to_bytes(len(want) // 8, "big")
+
+
+def test_plain_kernels_run_without_numba_or_when_disabled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "numba", None)  # import numba raises ImportError
+    assert jpeg_kernels.compiled.__wrapped__() is None
+    monkeypatch.setenv("USTUI_JIT", "0")
+    jpeg_kernels.load.cache_clear()
+    try:
+        assert jpeg_kernels.load() is jpeg_kernels.PLAIN
+    finally:
+        jpeg_kernels.load.cache_clear()
+
+
+def test_importing_jpeg_crop_leaves_numba_unloaded() -> None:
+    code = "import sys, ustui.core.jpeg_crop; print('numba' in sys.modules)"
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT
+    )
+    assert found.stdout.strip() == "False"

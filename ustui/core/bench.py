@@ -28,7 +28,7 @@ from ustui.core.boxes import Box
 from ustui.core.export import ExportRequest, run_export
 from ustui.core.frames import FrameReader
 from ustui.core.inputs import discover
-from ustui.core.pixels import apply_plan, plan_pixels, write_pixel_data
+from ustui.core.pixels import plan_pixels, write_pixel_data
 from ustui.core.profiles import get_profile
 from ustui.core.reading import read_header
 from ustui.core.session import FileDecision
@@ -128,11 +128,9 @@ def measure_steps(folder: Path, kind: str, frames: int) -> Iterator[StepTimes]:
                 ] = 0
 
         crop_mask = sum(_timed(crop_and_mask) for _ in range(frames // 2))
-        plan = plan_pixels(header, crop, [mask], settings)
-        out_header = header.copy()
-        apply_plan(plan, out_header)
         sink = _NullSink()
         with FrameReader(source, header) as reader:
+            plan = plan_pixels(header, crop, [mask], settings, reader=reader)
             pixels = _timed(write_pixel_data, plan, reader, sink)
         compressed_domain = kind == "JPEG" and not plan.reencoded
         decode_cost = 0.0 if compressed_domain else decode

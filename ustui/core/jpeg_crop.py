@@ -10,22 +10,25 @@ black. Quantisation tables and every kept coefficient stay exactly as they were,
 the decoded crop is the decoded input cropped, except where a decoder interpolates
 subsampled chroma across the new image edges or a mask edge (see ``crop_jpeg``).
 
-The Huffman decoding needed to find MCU boundaries runs in Python, table-driven:
-lookup tables indexed by the next 16 bits decode a whole short block, or several
-AC symbols, per step.
+The Huffman decoding that finds MCU boundaries, and the copying of bits, run in
+``jpeg_kernels``: compiled by numba when it is installed, else as plain Python. Lookup
+tables indexed by the next 16 bits decode a whole short block, or several AC symbols,
+per step; runs of empty MCUs (black background) take two comparisons each.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
-import operator
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from ustui.core import jpeg_kernels as kernels
 from ustui.core.boxes import Box
 from ustui.core.errors import Unsupported
 
@@ -53,12 +56,10 @@ class JpegLayout:
 
 # --- Huffman tables ---------------------------------------------------------------------
 
-_LutEntry = tuple[int, int]
-# Lookups kept per kind: a file's frames share their tables (luminance and chroma),
-# and each lookup costs about 0.6 MB.
+# Lookups kept per set of tables: a file's frames share their tables (luminance and
+# chroma), whose lookups take 2.6 MB (compiled kernels) to 5 MB (plain).
 _CACHED_TABLES = 8
-_Lut = list[_LutEntry]
-_Bits = npt.NDArray[np.uint8]
+_Ints = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class _Table:
         raise JpegCropUnsupported("a Huffman table has no room for the codes a crop needs")
 
 
-def _decode_lut(table: _Table) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def _decode_lut(table: _Table) -> tuple[_Ints, _Ints]:
     """Code length (0: no code) and symbol for every 16-bit prefix."""
     lengths = np.zeros(1 << 16, np.int64)
     symbols = np.zeros(1 << 16, np.int64)
@@ -115,23 +116,12 @@ def _decode_lut(table: _Table) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.in
     return lengths, symbols
 
 
-def _extend(value: npt.NDArray[np.int64], size: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+def _extend(value: _Ints, size: _Ints) -> _Ints:
     """JPEG's EXTEND: ``size`` raw bits to a signed value (F.2.2.1)."""
     return np.where(value < (1 << np.maximum(size - 1, 0)), value - (1 << size) + 1, value)
 
 
-def _as_lut(bits: npt.NDArray[np.int64], values: npt.NDArray[np.int64]) -> _Lut:
-    """The lookup as a list for fast indexing. Its few hundred distinct entries are
-    shared, so a lookup costs a list of pointers rather than 65536 tuples."""
-    keys, inverse = np.unique(bits << 32 | (values & 0xFFFFFFFF), return_inverse=True)
-    distinct = []
-    for key in keys.tolist():
-        value = key & 0xFFFFFFFF
-        distinct.append((key >> 32, value - (value >> 31 << 32)))  # value as signed 32-bit
-    return list(operator.itemgetter(*inverse.tolist())(distinct))
-
-
-def _dc_decode(dc: _Table) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def _dc_decode(dc: _Table) -> tuple[_Ints, _Ints]:
     """Per 16-bit prefix: bits of DC code + extra bits (0 if longer) and DC difference."""
     window = np.arange(1 << 16, dtype=np.int64)
     lengths, symbols = _decode_lut(dc)
@@ -142,35 +132,23 @@ def _dc_decode(dc: _Table) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]
     return np.where(ok, used, 0), np.where(ok & (size > 0), _extend(raw, size), 0)
 
 
-@functools.lru_cache(maxsize=_CACHED_TABLES)
-def _dc_lut(dc: _Table) -> _Lut:
-    """Per 16-bit prefix: (bits of DC code + extra bits, DC difference), bits 0 if longer."""
-    return _as_lut(*_dc_decode(dc))
-
-
-# Added to an AC lookup's coefficient index advance: the step ended the block with EOB;
-# the step decoded nothing (no valid symbol), so the caller goes symbol by symbol.
-_EOB = 1000
-_INVALID = 2000
-
-
 def _ac_walk(
-    window: npt.NDArray[np.int64],
-    pos: npt.NDArray[np.int64],
-    k: npt.NDArray[np.int64],
-    active: npt.NDArray[np.bool_],
-    ac: _Table,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-    """Walk AC symbols of every 16-bit window in parallel while their codes are in it.
+    pos: _Ints, k: _Ints, limit: int, ac: _Table, *, steps: int = 64
+) -> tuple[_Ints, _Ints, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Walk AC symbols of every 16-bit prefix in parallel while their codes are in it.
 
-    Skipping a coefficient needs its code, not its value: the extra bits may run past
-    the window, but then the walk stops. Returns the bit position reached, the
-    coefficient index reached (``_EOB`` added when an EOB was read) and whether the
-    block ended (EOB or index 64).
+    Starts at bit ``pos`` (16: nothing to walk) and coefficient index ``k``, takes at
+    most ``steps`` symbols and never goes past index ``limit``. Skipping a coefficient
+    needs its code, not its value: the extra bits may run past the prefix, but then the
+    walk stops. Returns the bit position and coefficient index reached, whether an EOB
+    ended the walk and whether the block ended (EOB or index ``limit``).
     """
+    window = np.arange(1 << 16, dtype=np.int64)
     lengths, symbols = _decode_lut(ac)
-    done = np.zeros_like(active)
-    while active.any():
+    eob_read = np.zeros(window.shape, np.bool_)
+    done = np.zeros(window.shape, np.bool_)
+    active = pos < 16
+    for _ in range(steps):
         prefix = (window << pos) & 0xFFFF
         length = lengths[prefix]
         symbol = symbols[prefix]
@@ -179,42 +157,50 @@ def _ac_walk(
         advance = np.where(symbol == 0xF0, 16, (symbol >> 4) + 1)
         valid = ((size > 0) & (size <= 10)) | eob | (symbol == 0xF0)
         step = active & (length > 0) & (pos + length <= 16) & valid
-        step &= eob | (k + advance <= 64)
+        step &= eob | (k + advance <= limit)
         pos = np.where(step, pos + length + size, pos)
-        k = np.where(step, np.where(eob, k + _EOB, k + advance), k)
-        ended = step & (eob | (k == 64))
+        k = np.where(step & ~eob, k + advance, k)
+        eob_read |= step & eob
+        ended = step & (eob | (k == limit))
         done |= ended
         active = step & ~ended
-    return pos, k, done
+        if not active.any():
+            break
+    return pos, k, eob_read, done
 
 
-@functools.lru_cache(maxsize=_CACHED_TABLES)
-def _block_lut(dc: _Table, ac: _Table) -> _Lut:
-    """Per 16-bit prefix: (bits of a whole block, its DC difference) if the prefix holds
-    every code of the block, else (0, 0)."""
-    window = np.arange(1 << 16, dtype=np.int64)
-    dc_bits, dc_diff = _dc_decode(dc)
-    pos, _, done = _ac_walk(window, dc_bits, np.ones_like(window), dc_bits > 0, ac)
-    return _as_lut(np.where(done, pos, 0), np.where(done, dc_diff, 0))
+def _lookups(dc: _Table, ac: _Table) -> tuple[_Ints, ...]:
+    """The lookups ``jpeg_kernels.walk`` reads for blocks coded with ``dc`` and ``ac``.
 
-
-@functools.lru_cache(maxsize=_CACHED_TABLES)
-def _ac_lut(ac: _Table) -> _Lut:
-    """Per 16-bit prefix: (bits, coefficient index advance) of the AC symbols it holds.
-
-    The advance has ``_EOB`` added when the symbols end with EOB; ``(0, _INVALID)``
-    when the prefix starts with no valid symbol.
+    Per 16-bit prefix, packed as the kernel's constants say: a whole block (bits, DC
+    difference; bits 0 unless the prefix holds every code of the block); a DC code
+    with its extra bits (likewise, bits 0 if longer); the DC code alone (length,
+    symbol); the AC symbols the prefix holds, and its first AC symbol alone (bits, EOB
+    flag, coefficient index advance, an EOB counting one; bits 0 if not a symbol).
     """
-    window = np.arange(1 << 16, dtype=np.int64)
-    zero = np.zeros_like(window)
-    pos, k, _ = _ac_walk(window, zero, zero, np.ones(window.shape, np.bool_), ac)
-    return _as_lut(pos, np.where(pos > 0, k, _INVALID))
+    dc_bits, dc_diff = _dc_decode(dc)
+    pos, _, _, done = _ac_walk(np.where(dc_bits > 0, dc_bits, 16), np.ones_like(dc_bits), 64, ac)
+    block = np.where(done, pos | dc_diff << kernels.SHIFT_DC, 0)
+    lengths, symbols = _decode_lut(dc)
+    zero = np.zeros_like(dc_bits)
+    pos, k, eob, _ = _ac_walk(zero, zero, 63, ac)  # the block's index starts at 1
+    ac_run = np.where(pos > 0, pos | eob * kernels.EOB | (k + eob) << kernels.SHIFT_AC, 0)
+    pos, k, eob, _ = _ac_walk(zero, zero, 64, ac, steps=1)
+    ac_one = np.where(pos > 0, pos | eob * kernels.EOB | (k + eob) << kernels.SHIFT_AC, 0)
+    return (
+        block,
+        dc_bits | dc_diff << kernels.SHIFT_DC,
+        lengths | symbols << kernels.SHIFT_SYMBOL,
+        ac_run,
+        ac_one,
+    )
 
 
 @functools.lru_cache(maxsize=_CACHED_TABLES)
-def _symbol_lut(table: _Table) -> _Lut:
-    """Per 16-bit prefix: (code length, symbol) of its first code; length 0 if none."""
-    return _as_lut(*_decode_lut(table))
+def _scan_lookups(pairs: tuple[tuple[_Table, _Table], ...], run: kernels.Kernels) -> list[Any]:
+    """The lookups of ``pairs`` of (DC, AC) tables, concatenated in that order."""
+    tables = [_lookups(dc, ac) for dc, ac in pairs]
+    return [run.lookup(np.concatenate(parts)) for parts in zip(*tables, strict=True)]
 
 
 # --- Headers ---------------------------------------------------------------------------
@@ -391,11 +377,18 @@ def _parse_dht(body: bytes, dc_tables: dict[int, _Table], ac_tables: dict[int, _
         end = pos + 17 + sum(counts)
         if table_class > 1 or table_id > 3 or end > len(body) or sum(counts) > 256:
             raise JpegCropUnsupported("malformed DHT segment")
-        table = _Table(counts, tuple(body[pos + 17 : end]))
-        if any(code >= 1 << length for _, code, length in table.codes()):
-            raise JpegCropUnsupported("invalid Huffman table")
+        table = _huffman_table(counts, tuple(body[pos + 17 : end]))
         (ac_tables if table_class else dc_tables)[table_id] = table
         pos = end
+
+
+@functools.lru_cache(maxsize=4 * _CACHED_TABLES)
+def _huffman_table(counts: tuple[int, ...], values: tuple[int, ...]) -> _Table:
+    """The table, checked once: a file's frames repeat their tables."""
+    table = _Table(counts, values)
+    if any(code >= 1 << length for _, code, length in table.codes()):
+        raise JpegCropUnsupported("invalid Huffman table")
+    return table
 
 
 def _parse_dqt(body: bytes, quant: dict[int, bytes]) -> None:
@@ -505,260 +498,108 @@ def snap_crop(crop: Box, layout: JpegLayout) -> Box:
 
 def _entropy_intervals(data: bytes, start: int) -> list[bytes]:
     """The scan's restart intervals, byte stuffing removed, up to the marker ending the scan."""
+    scan = np.frombuffer(data, np.uint8)[start:]
+    ff = np.flatnonzero(scan[:-1] == 0xFF)  # markers, their fill bytes, and stuffed 0xFF
+    stuffed = scan[ff + 1] == 0
+    zeros = (ff[stuffed] + start + 1).tolist()
+    view = memoryview(data)
     intervals = []
-    begin = pos = start
-    while True:
-        at = data.find(b"\xff", pos)
-        if at < 0 or at + 1 >= len(data):
-            raise JpegCropUnsupported("JPEG scan is not terminated (truncated frame)")
-        following = at + 1
-        while data[following] == 0xFF:  # fill bytes before a marker
-            following += 1
-            if following >= len(data):
-                raise JpegCropUnsupported("JPEG scan is not terminated (truncated frame)")
-        marker = data[following]
-        if marker == 0 and following == at + 1:
-            pos = at + 2
+    begin = start
+    for at in (ff[~stuffed] + start).tolist():
+        if at < begin:  # fill bytes of the marker just read
             continue
-        intervals.append(data[begin:at].replace(b"\xff\x00", b"\xff"))
+        following = at + 1
+        while following < len(data) and data[following] == 0xFF:
+            following += 1
+        if following == len(data):
+            break
+        pieces = []
+        for zero in zeros[bisect.bisect(zeros, begin) : bisect.bisect(zeros, at)]:
+            pieces.append(view[begin:zero])
+            begin = zero + 1
+        pieces.append(view[begin:at])
+        intervals.append(b"".join(pieces))
+        marker = data[following]
         if 0xD0 <= marker <= 0xD7:
-            begin = pos = following + 1
+            begin = following + 1
             continue
         if marker != 0xD9:
             raise JpegCropUnsupported(f"JPEG marker 0xFF{marker:02X} after the scan (multi-scan)")
         return intervals
-
-
-class _Slow:
-    """Symbol-by-symbol decoding, for what the multi-symbol lookups leave out."""
-
-    def __init__(self, buf: bytes, win: list[int], dc: list[_Table], ac: list[_Table]) -> None:
-        self.buf = buf
-        self.win = win
-        self.dc = [_symbol_lut(t) for t in dc]  # per slot
-        self.ac = [_symbol_lut(t) for t in ac]
-
-    def dc_diff(self, p: int, slot: int) -> tuple[int, int]:
-        """(bits, DC difference) of the DC code at bit ``p``."""
-        i = p >> 3
-        window = (int.from_bytes(self.buf[i : i + 5], "big") >> (8 - (p & 7))) & 0xFFFFFFFF
-        length, size = self.dc[slot][window >> 16]
-        if not length or size > 11:
-            raise JpegCropUnsupported("corrupt JPEG entropy-coded data (bad DC code)")
-        raw = (window >> (32 - length - size)) & ((1 << size) - 1)
-        value = raw - (1 << size) + 1 if size and raw < 1 << (size - 1) else raw
-        return length + size, value
-
-    def skip_ac(self, p: int, slot: int) -> int:
-        """Bit position after the AC coefficients of the block whose AC data starts at ``p``."""
-        lut = self.ac[slot]
-        win = self.win
-        k = 1
-        while k < 64:
-            length, symbol = lut[(win[p >> 3] >> (8 - (p & 7))) & 0xFFFF]
-            size = symbol & 15
-            p += length + size
-            if symbol == 0:
-                return p
-            if not length or (not 0 < size <= 10 and symbol != 0xF0):
-                raise JpegCropUnsupported("corrupt JPEG entropy-coded data (bad AC code)")
-            k += 16 if symbol == 0xF0 else (symbol >> 4) + 1
-        if k > 64:
-            raise JpegCropUnsupported("corrupt JPEG entropy-coded data (block overflow)")
-        return p
-
-
-_Slot = tuple[int, int, _Lut, _Lut, _Lut]  # slot, scan component, block/DC/AC lookups
-
-
-class _EmptyRuns:
-    """Finds runs of empty MCUs: every block with DC difference 0 and no AC coefficient.
-
-    The black background of ultrasound frames is mostly such runs, which one integer
-    comparison per ``_CHUNK`` MCUs skips instead of a lookup per block.
-    """
-
-    _CHUNK_BITS = 1024
-
-    def __init__(self, buf: bytes, dc: list[_Table], ac: list[_Table]) -> None:
-        self.buf = buf
-        # DC size 0 and EOB share symbol 0: an empty block is the two codes.
-        codes = [t.encoder.get(0) for pair in zip(dc, ac, strict=True) for t in pair]
-        self.bits = 0  # bits of one empty MCU; 0 when a table cannot code one
-        self.first: _LutEntry = (-1, 0)  # block lookup entry of an empty first block
-        known = [code for code in codes if code is not None]
-        if len(known) == len(codes):
-            pattern = 0
-            for code, length in known:
-                pattern = pattern << length | code
-                self.bits += length
-            self.first = (known[0][1] + known[1][1], 0)
-            self.chunk = max(1, self._CHUNK_BITS // self.bits)
-            self.repeated = int(format(pattern, f"0{self.bits}b") * self.chunk, 2)
-
-    def count(self, p: int, limit: int) -> int:
-        """How many empty MCUs (at most ``limit``) start at bit ``p``."""
-        found = 0
-        while found < limit:
-            n = min(self.chunk, limit - found)
-            size = n * self.bits
-            i = p >> 3
-            nbytes = ((p & 7) + size + 7) >> 3
-            if i + nbytes > len(self.buf):
-                break
-            actual = int.from_bytes(self.buf[i : i + nbytes], "big") >> (
-                8 * nbytes - (p & 7) - size
-            )
-            diff = (actual & ((1 << size) - 1)) ^ (self.repeated >> (self.chunk - n) * self.bits)
-            if diff:
-                return found + (size - diff.bit_length()) // self.bits
-            found += n
-            p += size
-        return found
-
-
-def _skip_mcus(
-    win: list[int],
-    p: int,
-    preds: list[int],
-    count: int,
-    slots: list[_Slot],
-    slow: _Slow,
-    empty: _EmptyRuns,
-) -> int:
-    """Decode ``count`` MCUs from bit ``p``, updating the DC predictors; returns the end bit.
-
-    This is the hot loop: the 24-bit window at byte ``p >> 3`` gives the next 16 bits.
-    """
-    first_block = slots[0][2]
-    empty_first = empty.first
-    while count:
-        if first_block[(win[p >> 3] >> (8 - (p & 7))) & 0xFFFF] == empty_first:
-            n = empty.count(p, count)
-            if n:
-                p += n * empty.bits
-                count -= n
-                continue
-        count -= 1
-        for index, c, block, dc, ac in slots:
-            x = (win[p >> 3] >> (8 - (p & 7))) & 0xFFFF
-            b, d = block[x]
-            if b:
-                p += b
-                preds[c] += d
-                continue
-            b, d = dc[x]
-            if not b:
-                b, d = slow.dc_diff(p, index)
-            p += b
-            preds[c] += d
-            q = p
-            k = 1
-            while k < 64:
-                b, kk = ac[(win[p >> 3] >> (8 - (p & 7))) & 0xFFFF]
-                p += b
-                k += kk
-            if k != 64 and not _EOB < k < _EOB + 64:
-                p = slow.skip_ac(q, index)
-    return p
+    raise JpegCropUnsupported("JPEG scan is not terminated (truncated frame)")
 
 
 @dataclass
-class _BlockSpan:
-    """Where one block of a decoded MCU lies, in bits of the unstuffed scan."""
+class _Walked:
+    """Where the runs of kept MCUs lie in the unstuffed scan: ``walk``'s outputs."""
 
-    dc_start: int
-    ac_start: int
-    end: int
-    dc: int  # absolute DC coefficient (quantised)
+    pairs: npt.NDArray[np.uint16]  # the unstuffed scan as ``jpeg_kernels.write`` reads it
+    ends: list[int]  # per run, the bit after its last MCU
+    preds: list[int]  # per run and scan component, the DC predictor after the run
+    spans: list[int]  # per run and component, its first block: start bit, AC start bit, DC
 
 
-class _Decoder:
-    """Walks the scan MCU by MCU, tracking bit position and DC predictors."""
+def _slots(jpeg: _Jpeg) -> list[int]:
+    """The scan component of each block of an MCU, in coding order."""
+    if len(jpeg.scan) == 1:
+        return [0]
+    return [
+        c
+        for c, s in enumerate(jpeg.scan)
+        for _ in range(jpeg.components[s.index].h * jpeg.components[s.index].v)
+    ]
 
-    def __init__(self, jpeg: _Jpeg, data: bytes) -> None:
-        intervals = _entropy_intervals(data, jpeg.scan_start)
-        if len(intervals) > 1 and not jpeg.restart_interval:
-            raise JpegCropUnsupported("JPEG restart markers without a restart interval")
-        self.starts = []
-        offset = 0
-        for interval in intervals:
-            self.starts.append(8 * offset)
-            offset += len(interval)
-        self.ends = [*self.starts[1:], 8 * offset]
-        self.buf = b"".join(intervals) + b"\xff" * 8
-        array = np.frombuffer(self.buf, np.uint8).astype(np.int32)
-        self.win: list[int] = (array[:-2] << 16 | array[1:-1] << 8 | array[2:]).tolist()
-        slot_tables = [
-            (s.index, jpeg.dc_tables[s.dc], jpeg.ac_tables[s.ac])
-            for s in jpeg.scan
-            for _ in range(
-                1
-                if len(jpeg.scan) == 1
-                else jpeg.components[s.index].h * jpeg.components[s.index].v
-            )
-        ]
-        self.slots: list[_Slot] = [
-            (i, c, _block_lut(dc, ac), _dc_lut(dc), _ac_lut(ac))
-            for i, (c, dc, ac) in enumerate(slot_tables)
-        ]
-        dcs = [dc for _, dc, _ in slot_tables]
-        acs = [ac for _, _, ac in slot_tables]
-        self.slow = _Slow(self.buf, self.win, dcs, acs)
-        self.empty = _EmptyRuns(self.buf, dcs, acs)
-        self.restart = jpeg.restart_interval
-        self.mcu = 0  # index of the next MCU to decode
-        self.p = 0
-        self.preds = [0] * len(jpeg.scan)
 
-    def _enter(self) -> None:
-        """Start of a restart interval: DC predictors reset, data byte-aligned."""
-        if self.restart and self.mcu % self.restart == 0:
-            interval = self.mcu // self.restart
-            if interval >= len(self.starts):
-                raise JpegCropUnsupported("JPEG scan has fewer restart intervals than MCUs need")
-            if interval:
-                self._check_end(interval - 1)
-            self.p = self.starts[interval]
-            self.preds = [0] * len(self.preds)
+@functools.lru_cache(maxsize=_CACHED_TABLES)
+def _empty_mcu(slots: tuple[tuple[_Table, _Table], ...]) -> tuple[int, ...]:
+    """``jpeg_kernels.walk``'s ``empty`` for MCUs whose blocks use these (DC, AC) tables."""
+    pattern = bits = 0
+    for table in (t for pair in slots for t in pair):
+        code = table.encoder.get(0)  # DC size 0 and EOB are both symbol 0
+        if code is None:
+            return (0, 0, 0, 0, 0)
+        pattern = pattern << code[1] | code[0]
+        bits += code[1]
+    if bits > 32:
+        return (0, 0, 0, 0, 0)
+    mask = ((1 << bits) - 1) << (32 - bits)
+    pattern <<= 32 - bits
+    return (bits, mask >> 16, pattern >> 16, mask & 0xFFFF, pattern & 0xFFFF)
 
-    def _check_end(self, interval: int | None = None) -> None:
-        """Whether decoding stayed inside the interval of the last MCU decoded."""
-        if interval is None:
-            interval = (self.mcu - 1) // self.restart if self.restart and self.mcu else 0
-        if self.p > self.ends[interval]:
-            raise JpegCropUnsupported("corrupt or truncated JPEG entropy-coded data")
 
-    def skip_to(self, mcu: int) -> None:
-        """Decode up to (not including) MCU ``mcu``."""
-        try:
-            while self.mcu < mcu:
-                self._enter()
-                count = mcu - self.mcu
-                if self.restart:
-                    count = min(count, self.restart - self.mcu % self.restart)
-                self.p = _skip_mcus(
-                    self.win, self.p, self.preds, count, self.slots, self.slow, self.empty
-                )
-                self.mcu += count
-        except IndexError:
-            raise JpegCropUnsupported("corrupt or truncated JPEG entropy-coded data") from None
-        self._check_end()
-
-    def decode_mcu(self) -> list[_BlockSpan]:
-        """Decode the next MCU keeping every block's position."""
-        self._enter()
-        spans = []
-        for index, c, *_ in self.slots:
-            start = self.p
-            bits, diff = self.slow.dc_diff(start, index)
-            self.preds[c] += diff
-            end = self.slow.skip_ac(start + bits, index)
-            spans.append(_BlockSpan(start, start + bits, end, self.preds[c]))
-            self.p = end
-        self.mcu += 1
-        self._check_end()
-        return spans
+def _walk(jpeg: _Jpeg, data: bytes, firsts: list[int], stops: list[int]) -> _Walked:
+    """Decode the scan as far as the runs of MCUs ``firsts[i]`` to ``stops[i]`` need."""
+    intervals = _entropy_intervals(data, jpeg.scan_start)
+    if len(intervals) > 1 and not jpeg.restart_interval:
+        raise JpegCropUnsupported("JPEG restart markers without a restart interval")
+    bounds = (np.cumsum([0, *map(len, intervals)]) * 8).tolist()
+    run = kernels.load()
+    win, pairs = run.windows(b"".join(intervals))
+    slot_component = _slots(jpeg)
+    tables = [(jpeg.dc_tables[s.dc], jpeg.ac_tables[s.ac]) for s in jpeg.scan]
+    distinct = list(dict.fromkeys(tables))
+    n, runs = len(jpeg.scan), len(firsts)
+    outputs = [run.ints([0] * size) for size in (runs, runs * n, runs * n * 3)]
+    status = run.walk(
+        win,
+        run.ints([distinct.index(tables[c]) << 16 for c in slot_component]),
+        run.ints(slot_component),
+        run.ints([int(s == slot_component.index(c)) for s, c in enumerate(slot_component)]),
+        *_scan_lookups(tuple(distinct), run),
+        run.ints(bounds[:-1]),
+        run.ints(bounds[1:]),
+        jpeg.restart_interval,
+        run.ints(_empty_mcu(tuple(tables[c] for c in slot_component))),
+        run.ints(firsts),
+        run.ints(stops),
+        run.ints([0] * n),
+        *outputs,
+    )
+    if status == kernels.INTERVALS:
+        raise JpegCropUnsupported("JPEG scan has fewer restart intervals than MCUs need")
+    if status:
+        raise JpegCropUnsupported("corrupt or truncated JPEG entropy-coded data")
+    return _Walked(pairs, *map(run.to_list, outputs))
 
 
 # --- Writing ----------------------------------------------------------------------------
@@ -769,20 +610,12 @@ def _category(value: int) -> int:
     return abs(value).bit_length()
 
 
-def _bits(value: int, count: int) -> _Bits:
-    return np.frombuffer(format(value, f"0{count}b").encode(), np.uint8) - 48 if count else _NO_BITS
-
-
-_NO_BITS: _Bits = np.zeros(0, np.uint8)
-
-
 @dataclass
 class _Copy:
     """A run of unmasked MCUs kept as coded, the first blocks' DC differences recoded."""
 
-    spans: list[_BlockSpan]  # the run's first MCU
     diffs: list[int]  # new DC difference of each scan component's first block
-    end: int  # bit after the run's last MCU
+    ranges: list[tuple[int, int]]  # per scan component, the bits copied after that code
 
 
 @dataclass
@@ -793,44 +626,63 @@ class _Mask:
     count: int
 
 
-class _Writer:
-    """Assembles the new entropy-coded data as an array of bits."""
+# Bits that codes written in one piece may take, so that they stay within 64-bit integers.
+_CODE_BITS = 48
 
-    def __init__(self, source: bytes, dc: list[_Table], ac: list[_Table]) -> None:
-        self.source = np.unpackbits(np.frombuffer(source, np.uint8))
-        self.dc = dc  # per slot
-        self.ac = ac
-        self.pieces: list[_Bits] = []
+
+class _Writer:
+    """The new entropy-coded data as pieces: bit ranges of the scan and new codes."""
+
+    def __init__(self, dc: list[_Table], ac: list[_Table]) -> None:
+        self.dc = [t.encoder for t in dc]  # per slot
+        self.ac = [t.encoder for t in ac]
+        self.starts: list[int] = []  # bit of the scan, or -1 for codes
+        self.lengths: list[int] = []
+        self.values: list[int] = []  # the bits of codes
 
     def copy(self, start: int, end: int) -> None:
-        self.pieces.append(self.source[start:end])
+        self.starts.append(start)
+        self.lengths.append(end - start)
+        self.values.append(0)
+
+    def code(self, value: int, length: int) -> None:
+        if self.starts and self.starts[-1] < 0 and self.lengths[-1] + length <= _CODE_BITS:
+            self.values[-1] = self.values[-1] << length | value
+            self.lengths[-1] += length
+        else:
+            self.starts.append(-1)
+            self.lengths.append(length)
+            self.values.append(value)
 
     def dc_diff(self, slot: int, diff: int) -> None:
         size = _category(diff)
-        code, length = self.dc[slot].encoder[size]
-        self.pieces.append(_bits(code, length))
-        self.pieces.append(_bits(diff if diff >= 0 else diff + (1 << size) - 1, size))
+        code, length = self.dc[slot][size]
+        self.code(code << size | (diff if diff >= 0 else diff + (1 << size) - 1), length + size)
 
     def flat_mcus(self, diffs: list[int], count: int) -> None:
         """``count`` MCUs of blocks without AC coefficients, with DC differences
         ``diffs`` (per slot) in the first MCU and 0 in the others."""
         self._flat_mcu(diffs)
         if count > 1:
-            start = len(self.pieces)
+            first = len(self.starts)
+            self.copy(0, 0)  # codes from here on are one MCU, repeated below
             self._flat_mcu([0] * len(diffs))
-            if count > 2:
-                self.pieces.append(np.tile(np.concatenate(self.pieces[start:]), count - 2))
+            for column in (self.starts, self.lengths, self.values):
+                column.extend(column[first:] * (count - 2))
 
     def _flat_mcu(self, diffs: list[int]) -> None:
         for slot, diff in enumerate(diffs):
             self.dc_diff(slot, diff)
-            self.pieces.append(_bits(*self.ac[slot].encoder[0]))  # EOB
+            self.code(*self.ac[slot][0])  # EOB
 
-    def entropy_data(self) -> bytes:
-        """The bits padded with ones to a byte, 0xFF bytes stuffed."""
-        padding = -sum(len(p) for p in self.pieces) % 8
-        bits = np.concatenate([*self.pieces, np.ones(padding, np.uint8)])
-        return np.packbits(bits).tobytes().replace(b"\xff", b"\xff\x00")
+    def entropy_data(self, pairs: npt.NDArray[np.uint16]) -> bytes:
+        """The pieces, copied from the scan as ``pairs``, padded with ones to a byte and
+        0xFF bytes stuffed."""
+        run = kernels.load()
+        out = np.zeros(sum(self.lengths) // 8 + 1, np.uint8)
+        pieces = [run.ints(column) for column in (self.starts, self.lengths, self.values)]
+        size = run.write(pairs, *pieces, out)
+        return out[:size].tobytes().replace(b"\xff", b"\xff\x00")
 
 
 def _mask_dc(jpeg: _Jpeg) -> list[int]:
@@ -918,65 +770,65 @@ def crop_jpeg(data: bytes, crop: Box, masks: Sequence[Box] = ()) -> bytes:
         raise ValueError(f"crop {crop.as_list()} is not snapped to this frame's MCU grid")
     if any(q == 0 for table in jpeg.quant.values() for q in table):
         raise JpegCropUnsupported("quantisation table with a zero entry")
-    decoder = _Decoder(jpeg, data)
-    slot_scan = [c for _, c, *_ in decoder.slots]
+    slot_scan = _slots(jpeg)
     firsts = [slot_scan.index(c) for c in range(len(jpeg.scan))]  # each component's first slot
     per_row = -(-layout.width // layout.mcu_width)
+    runs = list(_runs(layout, crop, masks, jpeg.restart_interval))
+    kept = [(row * per_row + col, row * per_row + stop) for row, col, stop, m in runs if not m]
+    walked = _walk(jpeg, data, [first for first, _ in kept], [stop for _, stop in kept])
 
-    # Decode what each run needs: bits to copy, DC values to recode.
+    # What each run needs: bits to copy, DC values to recode.
     mask_dc = _mask_dc(jpeg)
-    preds = [0] * len(jpeg.scan)
+    n = len(jpeg.scan)
+    preds = [0] * n
     ops: list[_Copy | _Mask] = []
-    for row, col, stop, masked in _runs(layout, crop, masks, jpeg.restart_interval):
+    i = 0  # kept runs so far
+    for _, col, stop, masked in runs:
         if masked:
             ops.append(
                 _Mask([dc - pred for dc, pred in zip(mask_dc, preds, strict=True)], stop - col)
             )
-            preds = list(mask_dc)
+            preds = mask_dc
             continue
-        decoder.skip_to(row * per_row + col)
-        spans = decoder.decode_mcu()
-        decoder.skip_to(row * per_row + stop)
+        # A component's first block gets a new DC code; the bits from its AC codes to the
+        # next component's first block (or the run's end) are copied as they are.
+        spans = walked.spans[i * 3 * n : (i + 1) * 3 * n]
         ops.append(
-            _Copy(spans, [spans[firsts[c]].dc - preds[c] for c in range(len(preds))], decoder.p)
+            _Copy(
+                [dc - pred for dc, pred in zip(spans[2::3], preds, strict=True)],
+                list(zip(spans[1::3], [*spans[3::3], walked.ends[i]], strict=True)),
+            )
         )
-        preds = list(decoder.preds)
+        preds = walked.preds[i * n : (i + 1) * n]
+        i += 1
 
     # The Huffman tables must code every DC difference and EOB written anew.
     dc_tables = dict(jpeg.dc_tables)
     ac_tables = dict(jpeg.ac_tables)
-    sizes: dict[int, set[int]] = {tid: set() for tid in dc_tables}
-    for op in ops:
-        for s, diff in zip(jpeg.scan, op.diffs, strict=True):
-            sizes[s.dc].add(_category(diff))
-            if isinstance(op, _Mask):
-                sizes[s.dc].add(0)
-                if 0 not in ac_tables[s.ac].encoder:
-                    ac_tables[s.ac] = ac_tables[s.ac].with_symbols([0])
+    flat = any(isinstance(op, _Mask) for op in ops)
+    sizes: dict[int, set[int]] = {tid: {0} if flat else set() for tid in dc_tables}
+    for c, s in enumerate(jpeg.scan):
+        sizes[s.dc].update({_category(op.diffs[c]) for op in ops})
+        if flat and 0 not in ac_tables[s.ac].encoder:
+            ac_tables[s.ac] = ac_tables[s.ac].with_symbols([0])
     for tid, needed in sizes.items():
         missing = sorted(needed - set(dc_tables[tid].encoder))
         if missing:
             dc_tables[tid] = dc_tables[tid].with_symbols(missing)
 
     writer = _Writer(
-        decoder.buf,
         [dc_tables[jpeg.scan[c].dc] for c in slot_scan],
         [ac_tables[jpeg.scan[c].ac] for c in slot_scan],
     )
     for op in ops:
         if isinstance(op, _Copy):
-            for slot, span in enumerate(op.spans):
-                c = slot_scan[slot]
-                if slot == firsts[c]:
-                    writer.dc_diff(slot, op.diffs[c])
-                    writer.copy(span.ac_start, span.end)
-                else:
-                    writer.copy(span.dc_start, span.end)
-            writer.copy(op.spans[-1].end, op.end)
+            for slot, diff, (start, end) in zip(firsts, op.diffs, op.ranges, strict=True):
+                writer.dc_diff(slot, diff)
+                writer.copy(start, end)
         else:
             diffs = [op.diffs[c] if slot == firsts[c] else 0 for slot, c in enumerate(slot_scan)]
             writer.flat_mcus(diffs, op.count)
-    return _assemble(jpeg, crop, dc_tables, ac_tables, writer.entropy_data())
+    return _assemble(jpeg, crop, dc_tables, ac_tables, writer.entropy_data(walked.pairs))
 
 
 def _assemble(

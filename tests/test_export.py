@@ -283,3 +283,12 @@ def test_nothing_exportable_exits_3_and_writes_nothing(tmp_path: Path) -> None:
     assert _export(tmp_path / "junk.dcm", out) == 3
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["junk.dcm"]
+
+
+def test_parallel_workers_write_the_same_zip_as_one(tmp_path: Path) -> None:
+    write_exam(tmp_path / "exam")
+    one, two = tmp_path / "one.zip", tmp_path / "two.zip"
+    assert _export(tmp_path / "exam", one) == 0
+    assert main(["export", str(tmp_path / "exam"), "--out", str(two), "--workers", "2"]) == 0
+    assert _zip_texts(one) == _zip_texts(two)
+    assert one.read_bytes() == two.read_bytes()

@@ -1,7 +1,10 @@
 """The Sequence of Ultrasound Regions (0018,6011): reading it as boxes, and rewriting
 it for a crop.
 
-DICOM region corners are inclusive; boxes here are right/bottom exclusive.
+DICOM region corners are inclusive: Region Location Max X1 (0018,601C) is the last
+column of the region. Boxes here are right/bottom exclusive, so ``right = MaxX1 + 1``.
+Scanners often write Max X1 = Columns (one past the last column); boxes are clipped
+to the image rather than rejected.
 """
 
 from __future__ import annotations
@@ -10,15 +13,38 @@ from pydicom import Dataset
 
 from ustui.core.boxes import Box
 
-#: RegionDataType values holding image data worth keeping: tissue, colour flow, PW and
-#: CW spectral Doppler. Waveforms (ECG, pulse, ...), grey and colour bars, and "none"
-#: regions (often the whole screen, banners included) do not define the crop.
-IMAGE_DATA_TYPES = frozenset({1, 2, 3, 4})
+#: Region Data Type (0018,6014) values whose pixels are ultrasound image data and so
+#: define the crop: tissue (1), colour flow (2), PW (3) and CW (4) spectral Doppler,
+#: and integrated backscatter (15); M-mode is tissue or flow in an M-mode spatial
+#: format. Left out: "none" (0, often the whole screen with its banners), Doppler
+#: traces (5-7, drawn inside a spectral region anyway), volume and area traces and
+#: physiological waveforms (8, 10-12, 16-18: ECG, pulse, phonocardiogram, pressure),
+#: whose panels carry text such as heart rate, and grey and colour bars (13, 14).
+IMAGE_DATA_TYPES = frozenset({1, 2, 3, 4, 15})
+
+_SEQUENCE = "SequenceOfUltrasoundRegions"
 
 
-def _corners(item: Dataset) -> Box | None:
+def _size(ds: Dataset) -> tuple[int, int] | None:
+    """(columns, rows) of the image, or None when the header lacks them."""
     try:
-        return Box(
+        return int(ds.Columns), int(ds.Rows)
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def _items(ds: Dataset) -> list[Dataset]:
+    try:
+        sequence = ds.get(_SEQUENCE)
+        return [item for item in sequence or [] if isinstance(item, Dataset)]
+    except (TypeError, ValueError):
+        return []
+
+
+def _box(item: Dataset) -> Box | None:
+    """The region's box (exclusive right/bottom), unclipped, or None if malformed."""
+    try:
+        box = Box(
             int(item.RegionLocationMinX0),
             int(item.RegionLocationMinY0),
             int(item.RegionLocationMaxX1) + 1,
@@ -26,63 +52,103 @@ def _corners(item: Dataset) -> Box | None:
         )
     except (AttributeError, TypeError, ValueError):
         return None
+    return None if box.is_empty else box
 
 
-def _items(ds: Dataset) -> list[Dataset]:
+def _data_type(item: Dataset) -> int | None:
     try:
-        return list(ds.get("SequenceOfUltrasoundRegions") or [])
-    except (TypeError, ValueError):
-        return []
+        return int(item.RegionDataType)
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def region_boxes(ds: Dataset) -> list[Box]:
-    """Boxes of every well-formed region, clipped to the image."""
-    rows, columns = int(ds.Rows), int(ds.Columns)
+    """The boxes of all well-formed regions, clipped to the image.
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        A dataset with Rows and Columns.
+
+    Returns
+    -------
+    list of Box
+        One box per region that has all four corners and overlaps the image, in
+        sequence order; malformed items are left out.
+    """
+    size = _size(ds)
+    if size is None:
+        return []
     boxes = []
     for item in _items(ds):
-        box = _corners(item)
-        if box is not None and not box.clip(columns, rows).is_empty:
-            boxes.append(box.clip(columns, rows))
+        box = _box(item)
+        if box is not None and not box.clip(*size).is_empty:
+            boxes.append(box.clip(*size))
     return boxes
 
 
 def regions_crop(ds: Dataset) -> Box | None:
-    """The union of the image regions, or None when it says nothing useful.
+    """The union of the image regions (see IMAGE_DATA_TYPES), clipped to the image.
 
-    None when there are no image regions, or their union is the whole image (which
-    would crop nothing away, burned-in banners included).
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        A dataset with Rows and Columns.
+
+    Returns
+    -------
+    Box or None
+        None when there is no well-formed image region, or when their union is
+        the whole image (a crop that removes nothing, banners included).
     """
-    rows, columns = int(ds.Rows), int(ds.Columns)
+    size = _size(ds)
+    if size is None:
+        return None
     union: Box | None = None
     for item in _items(ds):
-        box = _corners(item)
-        try:
-            kind = int(item.get("RegionDataType", 0))
-        except (TypeError, ValueError):
+        box = _box(item)
+        if box is None or _data_type(item) not in IMAGE_DATA_TYPES:
             continue
-        if box is None or kind not in IMAGE_DATA_TYPES:
-            continue
-        box = box.clip(columns, rows)
+        box = box.clip(*size)
         if not box.is_empty:
             union = box if union is None else union.union(box)
-    if union is None or union == Box.full(columns, rows):
+    if union is None or union == Box.full(*size):
         return None
     return union
+
+
+def _shift_reference(item: Dataset, keyword: str, clipped: int) -> None:
+    value = item.get(keyword)
+    if clipped and value is not None:
+        try:
+            setattr(item, keyword, int(value) - clipped)
+        except (TypeError, ValueError):
+            del item[keyword]  # unreadable, and it would now point elsewhere
 
 
 def rewrite_regions(ds: Dataset, crop: Box) -> None:
     """Move every region into the cropped image's coordinates, in place.
 
-    Regions are translated by the crop origin and clipped to the new image;
-    regions left empty are removed, and the sequence with them when none remain.
-    Reference pixels are relative to a region's top-left corner, so they shift by
-    whatever clipping takes off that corner; physical deltas stay valid.
+    Each region is translated by the crop's origin and clipped to the new image
+    (``crop.width`` x ``crop.height``); regions left empty, and malformed ones,
+    are removed, and the sequence with them when none remain. Reference Pixel
+    X0/Y0 (0018,6020)/(0018,6022) are relative to the region's top-left corner,
+    so they shift by whatever clipping takes off that corner and keep pointing at
+    the same tissue; physical deltas, and positions measured from the reference
+    pixel (TM-line, Doppler sample volume), stay valid.
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        The output dataset, changed in place.
+    crop : Box
+        The crop, in the input image's pixel coordinates.
     """
-    if "SequenceOfUltrasoundRegions" not in ds:
+    if _SEQUENCE not in ds:
         return
     kept = []
     for item in _items(ds):
-        box = _corners(item)
+        box = _box(item)
         if box is None:
             continue
         moved = box.translate(-crop.left, -crop.top)
@@ -93,10 +159,8 @@ def rewrite_regions(ds: Dataset, crop: Box) -> None:
         item.RegionLocationMinY0 = clipped.top
         item.RegionLocationMaxX1 = clipped.right - 1
         item.RegionLocationMaxY1 = clipped.bottom - 1
-        if "ReferencePixelX0" in item:
-            item.ReferencePixelX0 = int(item.ReferencePixelX0) - (clipped.left - moved.left)
-        if "ReferencePixelY0" in item:
-            item.ReferencePixelY0 = int(item.ReferencePixelY0) - (clipped.top - moved.top)
+        _shift_reference(item, "ReferencePixelX0", clipped.left - moved.left)
+        _shift_reference(item, "ReferencePixelY0", clipped.top - moved.top)
         kept.append(item)
     if kept:
         ds.SequenceOfUltrasoundRegions = kept

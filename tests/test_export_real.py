@@ -114,3 +114,12 @@ def test_dciodvfy_finds_no_new_error_in_any_export(real_dir: Path, tmp_path: Pat
             # for every image without Laterality; inputs it could not parse miss it too.
             new.discard(LATERALITY_2C)
         assert not new, f"{name}: {sorted(new)}"
+
+
+def test_verify_finds_no_leak_in_the_real_export(
+    real_export: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["verify", str(real_export), "--against", *map(str, real_files()), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["leaks"] == [] and code == 0
+    assert report["values_searched"] > 300

@@ -92,14 +92,32 @@ TABLE: dict[int, Row] = {
 TYPE_2: frozenset[BaseTag] = frozenset(
     Tag(keyword)
     for keyword in (
-        "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientSexNeutered",
-        "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber",
-        "ContentDate", "ContentTime", "AcquisitionContextSequence", "ContrastBolusAgent",
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "PatientSexNeutered",
+        "StudyDate",
+        "StudyTime",
+        "ReferringPhysicianName",
+        "StudyID",
+        "AccessionNumber",
+        "ContentDate",
+        "ContentTime",
+        "AcquisitionContextSequence",
+        "ContrastBolusAgent",
     )
 )
 #: Type 2 attributes of the Patient and General Study modules, added empty when absent.
-_ENSURED = ("PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
-            "ReferringPhysicianName", "StudyID", "AccessionNumber")
+_ENSURED = (
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
 
 #: Attributes missing from Table E.1-1 that identify a person or a device, with
 #: the option that keeps them (None: always removed).
@@ -132,7 +150,8 @@ METHOD_CODES: dict[str, tuple[str, str]] = {
     "clean-descriptors": ("113105", "Clean Descriptors Option"),
     "retain-full-dates": ("113106", "Retain Longitudinal Temporal Information Full Dates Option"),
     "retain-modified-dates": (
-        "113107", "Retain Longitudinal Temporal Information Modified Dates Option"
+        "113107",
+        "Retain Longitudinal Temporal Information Modified Dates Option",
     ),
     "retain-patient-characteristics": ("113108", "Retain Patient Characteristics Option"),
     "retain-device-identity": ("113109", "Retain Device Identity Option"),
@@ -142,8 +161,14 @@ METHOD_CODES: dict[str, tuple[str, str]] = {
 
 #: What ustui writes itself (a name part found in these is no evidence of a leak).
 _OWN_TEXTS = (
-    f"ustui {__version__}", IMPLEMENTATION_VERSION_NAME, DUMMY_NAME, DUMMY_TEXT,
-    "MODIFIED", "UNMODIFIED", "REMOVED", *(meaning for _, meaning in METHOD_CODES.values()),
+    f"ustui {__version__}",
+    IMPLEMENTATION_VERSION_NAME,
+    DUMMY_NAME,
+    DUMMY_TEXT,
+    "MODIFIED",
+    "UNMODIFIED",
+    "REMOVED",
+    *(meaning for _, meaning in METHOD_CODES.values()),
 )
 #: UIDs that name a definition, never an instance: SOP classes, transfer syntaxes,
 #: coding schemes, context groups and mapping resources (kept when not in the table).
@@ -272,10 +297,24 @@ def identifying_values(ds: Dataset, *, settings: DeidSettings | None = None) -> 
       any text ustui writes itself. Whole names, IDs, dates, UIDs and addresses
       are always kept.
     """
-    found = _identifying(ds, _policy(settings or DeidSettings()))
-    kept = found.kept + [text.lower() for text in _OWN_TEXTS]
-    soft = found.identity | found.descriptive
-    return found.hard | {v for v in soft if not any(v.lower() in text for text in kept)}
+    return corpus_identifying_values([ds], settings=settings)[0]
+
+
+def corpus_identifying_values(
+    datasets: list[Dataset], *, settings: DeidSettings | None = None
+) -> list[set[str]]:
+    """:func:`identifying_values` of each dataset, judging "soft" values against the
+    texts the profile keeps in any of them: an export of many files may legitimately
+    hold, say, one scanner's software version that equals another file's station name.
+    """
+    policy = _policy(settings or DeidSettings())
+    found = [_identifying(ds, policy) for ds in datasets]
+    kept = [text for f in found for text in f.kept] + [text.lower() for text in _OWN_TEXTS]
+    result = []
+    for f in found:
+        soft = f.identity | f.descriptive
+        result.append(f.hard | {v for v in soft if not any(v.lower() in text for text in kept)})
+    return result
 
 
 @dataclass
@@ -347,10 +386,20 @@ def _walk(ds: Dataset, policy: _Policy) -> Iterator[tuple[DataElement, str, int 
             stack.extend((child, strict or action == "C", child_remover) for child in elem.value)
 
 
-_GENERIC = frozenset({
-    DUMMY_NAME, DUMMY_TEXT, DUMMY_DATE, DUMMY_TIME, DUMMY_DATE + DUMMY_TIME,
-    PYDICOM_IMPLEMENTATION_UID, IMPLEMENTATION_VERSION_NAME, "NONE", "NULL", "UNKNOWN",
-})
+_GENERIC = frozenset(
+    {
+        DUMMY_NAME,
+        DUMMY_TEXT,
+        DUMMY_DATE,
+        DUMMY_TIME,
+        DUMMY_DATE + DUMMY_TIME,
+        PYDICOM_IMPLEMENTATION_UID,
+        IMPLEMENTATION_VERSION_NAME,
+        "NONE",
+        "NULL",
+        "UNKNOWN",
+    }
+)
 _NUMBER = re.compile(r"[-+]?[\d.]+")
 
 
@@ -517,8 +566,13 @@ def _dummy(vr: str) -> object:
     if vr in _BINARY_VRS:
         return bytes(8)
     return {
-        "PN": DUMMY_NAME, "DA": DUMMY_DATE, "DT": DUMMY_DATE + DUMMY_TIME, "TM": DUMMY_TIME,
-        "AS": "000Y", "IS": "0", "DS": "0",
+        "PN": DUMMY_NAME,
+        "DA": DUMMY_DATE,
+        "DT": DUMMY_DATE + DUMMY_TIME,
+        "TM": DUMMY_TIME,
+        "AS": "000Y",
+        "IS": "0",
+        "DS": "0",
     }.get(vr, DUMMY_TEXT)
 
 
@@ -603,6 +657,8 @@ def _record(ds: Dataset, policy: _Policy, subject: str, pixels_cleaned: bool) ->
         items.append(item)
     ds.DeidentificationMethodCodeSequence = Sequence(items)
     ds.LongitudinalTemporalInformationModified = {
-        "shift": "MODIFIED", "keep": "UNMODIFIED", "remove": "REMOVED"
+        "shift": "MODIFIED",
+        "keep": "UNMODIFIED",
+        "remove": "REMOVED",
     }[policy.dates]
     ds.BurnedInAnnotation = "NO" if pixels_cleaned else "YES"

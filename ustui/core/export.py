@@ -15,10 +15,13 @@ import logging
 import multiprocessing
 import os
 import shutil
+import signal
 import tempfile
+import traceback
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -40,7 +43,6 @@ from ustui.core.regions import rewrite_regions
 from ustui.core.session import FileDecision
 
 logger = logging.getLogger(__name__)
-
 
 
 class ExportFailed(UstuiError):
@@ -137,7 +139,12 @@ def run_export(
     if not out.parent.is_dir():
         raise ExportFailed("its folder does not exist", source=str(request.out))
     key = load_key(request.profile.deid.key_file)
-    parts = Path(tempfile.mkdtemp(prefix=f".{out.name}.parts-", dir=out.parent))
+    try:
+        parts = Path(tempfile.mkdtemp(prefix=f".{out.name}.parts-", dir=out.parent))
+    except OSError as exc:
+        raise ExportFailed(
+            f"cannot write in its folder: {_os_reason(exc)}", source=str(request.out)
+        ) from None
     try:
         jobs = [
             _Job(
@@ -159,15 +166,27 @@ def run_export(
         if not done:
             return result
         named = _name(done, request.profile)
-        _write_zip(out, named, request.profile)
+        tmp = _write_zip(out, named, request.profile)
+        try:
+            result.exported = [ExportedFile(d.source.label, d.row.path, d.row) for d in named]
+            # The crosswalk and the audit line come first: a ZIP in place always has both.
+            if request.profile.export.crosswalk:
+                result.crosswalk = write_crosswalk(
+                    request.profile.export.crosswalk, out, [d.crosswalk for d in named]
+                )
+            record_export(request.profile, replace(result, out=tmp))
+            os.replace(tmp, out)
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            reason = f"cannot write{where}: {_os_reason(exc)}; nothing was exported"
+            raise ExportFailed(reason, source=str(request.out)) from None
+        finally:
+            tmp.unlink(missing_ok=True)
         result.out = request.out
-        result.exported = [ExportedFile(d.source.label, d.row.path, d.row) for d in named]
-        if request.profile.export.crosswalk:
-            result.crosswalk = write_crosswalk(
-                request.profile.export.crosswalk, out, [d.crosswalk for d in named]
-            )
-        record_export(request.profile, result)
         return result
+    except ExportFailed as exc:
+        exc.source = exc.source or str(request.out)
+        raise
     finally:
         shutil.rmtree(parts, ignore_errors=True)
 
@@ -199,28 +218,41 @@ def _run_jobs(
         return
     # Spawned workers: forking a process that runs UI threads is unsafe.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_leave_interrupts_to_parent
+    ) as pool:
         pending: set[Future[Outcome]] = set()
         queue = iter(jobs)
         n = 0
-        # Keep at most two jobs per worker in flight so parts on disk stay bounded.
-        for job in queue:
-            pending.add(pool.submit(_process, job))
-            if len(pending) >= 2 * workers:
-                break
-        while pending:
-            if cancelled and cancelled():
-                pool.shutdown(cancel_futures=True)
-                raise ExportFailed("export cancelled; nothing was written")
-            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            for future in finished:
-                outcome = future.result()
-                n += 1
-                report(n, outcome.source.label if isinstance(outcome, _Done) else outcome.label)
-                yield outcome
-                next_job = next(queue, None)
-                if next_job is not None:
-                    pending.add(pool.submit(_process, next_job))
+        try:
+            # Keep at most two jobs per worker in flight so parts on disk stay bounded.
+            for job in queue:
+                pending.add(pool.submit(_process, job))
+                if len(pending) >= 2 * workers:
+                    break
+            while pending:
+                if cancelled and cancelled():
+                    raise ExportFailed("export cancelled; nothing was written")
+                finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    outcome = future.result()
+                    n += 1
+                    report(n, outcome.source.label if isinstance(outcome, _Done) else outcome.label)
+                    yield outcome
+                    next_job = next(queue, None)
+                    if next_job is not None:
+                        pending.add(pool.submit(_process, next_job))
+        except BrokenProcessPool:
+            raise ExportFailed("a worker process stopped; nothing was written") from None
+        except BaseException:
+            # Cancelled, failed or interrupted: start no queued file, wait for running ones.
+            pool.shutdown(cancel_futures=True)
+            raise
+
+
+def _leave_interrupts_to_parent() -> None:
+    # Ctrl-C reaches the whole process group: the parent alone stops the export and cleans up.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _process(job: _Job) -> Outcome:
@@ -236,16 +268,16 @@ def _process(job: _Job) -> Outcome:
         if job.require_tags and missing:
             return Skipped(label, f"missing required tags: {', '.join(missing)}")
         with FrameReader(job.source, header) as reader:
-            choice = choose_crop(
-                header, job.profile, decision, reader=reader
-            )
+            choice = choose_crop(header, job.profile, decision, reader=reader)
             return _write_part(job, header, reader, choice, tags)
     except ExportFailed:
         raise
     except UstuiError as exc:
         return Skipped(label, exc.reason)
     except Exception as exc:  # a bug must skip the file, never export it uncleaned
-        logger.debug("internal error on input #%d", job.position, exc_info=True)
+        # The traceback without the exception's text, which may quote values from the file.
+        where = "".join(traceback.format_tb(exc.__traceback__))
+        logger.debug("internal error on input #%d: %s\n%s", job.position, type(exc).__name__, where)
         return Skipped(label, f"internal error ({type(exc).__name__}); file not exported")
 
 
@@ -272,12 +304,12 @@ def _write_part(
     try:
         with part.open("w+b") as stream:
             stats = write_image(plan, reader, out, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
             stream.seek(0)
             sha256 = hashlib.file_digest(stream, "sha256").hexdigest()
     except OSError as exc:
-        raise ExportFailed(f"cannot write the export: {_os_reason(exc)}") from None
+        raise ExportFailed(
+            f"cannot write the export: {_os_reason(exc)}; nothing was written"
+        ) from None
     row = manifest.ManifestRow(
         path="",
         subject=subject,
@@ -358,7 +390,8 @@ def _name(done: list[_Done], profile: Profile) -> list[_Done]:
     ]
 
 
-def _write_zip(out: Path, named: list[_Done], profile: Profile) -> None:
+def _write_zip(out: Path, named: list[_Done], profile: Profile) -> Path:
+    """The complete ZIP, under a temporary name beside ``out`` (the caller renames it)."""
     rows = [d.row for d in named]
     tag_names = [t.name for t in profile.tags]
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
@@ -387,7 +420,6 @@ def _write_zip(out: Path, named: list[_Done], profile: Profile) -> None:
                 zf.writestr(info, payload)
             raw.flush()
             os.fsync(raw.fileno())
-        os.replace(tmp, out)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise ExportFailed(
@@ -396,6 +428,7 @@ def _write_zip(out: Path, named: list[_Done], profile: Profile) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return tmp
 
 
 def _os_reason(exc: OSError) -> str:

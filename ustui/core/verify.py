@@ -22,7 +22,7 @@ from pydicom.dataelem import DataElement
 from pydicom.encaps import generate_fragments
 from pydicom.errors import InvalidDicomError
 
-from ustui.core.deid import identifying_values
+from ustui.core.deid import corpus_identifying_values
 from ustui.core.errors import UstuiError
 from ustui.core.inputs import InputFile, discover
 from ustui.core.profiles import DeidSettings, load_profiles
@@ -32,6 +32,10 @@ from ustui.core.reading import read_header
 FRAME_HEAD_BYTES = 4096
 #: Bound on bytes searched in one non-DICOM member or trailer (a hostile ZIP cannot exhaust memory).
 MAX_SEARCH_BYTES = 64 * 1024 * 1024
+#: Value representations of binary or numeric data, searched for text needles only.
+_BINARY_VRS = frozenset(
+    {"OB", "OW", "OD", "OF", "OL", "OV", "UN", "US", "SS", "UL", "SL", "UV", "SV", "FL", "FD", "AT"}
+)
 
 
 @dataclass(frozen=True)
@@ -69,21 +73,26 @@ def verify_export(export: Path, inputs: Sequence[str | Path]) -> VerifyReport:
         found = discover(inputs)
         report.problems.extend(found.problems)
         originals: dict[str, tuple[InputFile, Dataset]] = {}
-        owners: dict[str, str] = {}
         for source in found.files:
             try:
-                header = read_header(source)
+                originals[source.key] = (source, read_header(source))
             except UstuiError as exc:
                 report.problems.append(exc)
-                continue
-            originals[source.key] = (source, header)
-            for value in identifying_values(header, settings=settings):
-                owners.setdefault(value.lower(), source.key)
+        headers = [header for _, header in originals.values()]
+        owners: dict[str, str] = {}
+        for key, values in zip(
+            originals, corpus_identifying_values(headers, settings=settings), strict=True
+        ):
+            for value in values:
+                owners.setdefault(value.lower(), key)
         report.values_searched = len(owners)
-        pattern = _pattern(owners)
+        text_pattern = _pattern(owners)
+        # Binary data (lookup tables, raw header bytes) holds digit runs by chance.
+        binary_pattern = _pattern(n for n in owners if _textlike(n))
         for info in archive.infolist():
             report.files_checked += 1
-            for where, text in _texts(archive, info):
+            for where, text, binary in _texts(archive, info):
+                pattern = binary_pattern if binary else text_pattern
                 for needle in {m.group(0).lower() for m in pattern.finditer(text)}:
                     source, header = originals[owners[needle]]
                     attribute = _attribute_of(header, needle)
@@ -101,41 +110,46 @@ def _profile_settings(archive: zipfile.ZipFile) -> DeidSettings | None:
 
 
 def _pattern(needles: Iterable[str]) -> re.Pattern[str]:
-    """One case-insensitive search for every needle; numbers must stand alone, so an
-    ID or time does not match by chance inside a long pseudonymous UID."""
+    """One case-insensitive search for every needle, as a whole word: an ID or time
+    does not match by chance inside a long pseudonymous UID, nor "Mary" in "PRIMARY"."""
     alternatives = [
-        rf"(?<!\d){re.escape(n)}(?!\d)" if n.isdigit() else re.escape(n)
+        (r"(?<![a-z0-9])" if n[0].isalnum() else "")
+        + re.escape(n)
+        + (r"(?![a-z0-9])" if n[-1].isalnum() else "")
         for n in sorted(needles, key=len, reverse=True)
     ]
     return re.compile("|".join(alternatives) or r"(?!x)x", re.IGNORECASE)
 
 
-def _texts(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[tuple[str, str]]:
-    """(place, text) pairs of everything in one member that could carry an identifier."""
+def _textlike(needle: str) -> bool:
+    """Worth searching for in binary data: not a number, not one repeated character
+    (lookup tables and raw bytes hold such runs by chance)."""
+    return not needle.isdigit() and len(set(needle)) >= 3
+
+
+def _texts(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[tuple[str, str, bool]]:
+    """(place, text, is binary data) of everything in one member that could carry an identifier."""
     name = info.filename
-    yield f"{name} (member name)", name
+    yield f"{name} (member name)", name, False
     with archive.open(info) as stream:
         if stream.read(132)[128:132] != b"DICM":
             stream.seek(0)
-            yield name, stream.read(MAX_SEARCH_BYTES).decode("latin-1")
+            yield name, stream.read(MAX_SEARCH_BYTES).decode("latin-1"), False
             return
         stream.seek(0)
         try:
             ds = dcmread(stream, stop_before_pixels=True)
-        except (InvalidDicomError, ValueError, EOFError, OSError, KeyError) as exc:
-            yield name, f"unreadable DICOM ({type(exc).__name__})"
+        except (InvalidDicomError, ValueError, EOFError, OSError, KeyError):
             stream.seek(0)
-            yield name, stream.read(MAX_SEARCH_BYTES).decode("latin-1")
+            yield name, stream.read(MAX_SEARCH_BYTES).decode("latin-1"), False
             return
         header_end = stream.tell()  # pydicom stops at the Pixel Data tag
         stream.seek(0)
-        yield f"{name} (header bytes)", stream.read(header_end).decode("latin-1")
-        for where, element in _elements(ds.file_meta, "meta "):
-            yield f"{name} {where}", _element_text(element)
-        for where, element in _elements(ds, ""):
-            yield f"{name} {where}", _element_text(element)
+        yield f"{name} (header bytes)", stream.read(header_end).decode("latin-1"), True
+        for where, element in [*_elements(ds.file_meta, "meta "), *_elements(ds, "")]:
+            yield f"{name} {where}", _element_text(element), element.VR in _BINARY_VRS
         for where, text in _pixel_texts(stream):
-            yield f"{name} {where}", text
+            yield f"{name} {where}", text, True
 
 
 def _elements(ds: Dataset, prefix: str) -> Iterator[tuple[str, DataElement]]:

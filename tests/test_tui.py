@@ -194,7 +194,7 @@ async def test_masks_are_added_moved_and_deleted(exam: str) -> None:
         await pilot.press("m")
         first = Box(crop.left, crop.top, crop.left + crop.width // 4, crop.top + crop.height // 4)
         assert ws.decision(0).masks == [first]
-        assert ws.decision(0).crop is None  # a mask alone leaves the crop automatic
+        assert ws.decision(0).crop == crop  # editing masks pins the crop the user saw
         assert screen.handle.target == 1 and screen.handle.part == "box"
         await pilot.press("shift+right", "tab", "tab", "right")  # move it, then its right edge
         assert ws.decision(0).masks == [
@@ -204,6 +204,8 @@ async def test_masks_are_added_moved_and_deleted(exam: str) -> None:
         assert len(ws.decision(0).masks) == 2 and screen.handle.target == 0
         await pilot.press("shift+tab", "delete")  # shift+tab wraps to the last mask's left edge
         assert len(ws.decision(0).masks) == 1
+        await pilot.press("shift+tab", "delete")
+        assert ws.decision(0).masks == []  # stays empty: no fall-back to preset masks
         assert Session.load([exam]).decision(ws.entries[0].file.key).masks == ws.decision(0).masks
 
 

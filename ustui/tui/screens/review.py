@@ -22,6 +22,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, ProgressBar
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from ustui.core.boxes import Box
 from ustui.core.cropping import CropChoice
 from ustui.core.errors import UstuiError
 from ustui.core.inputs import InputFile, discover
@@ -366,7 +367,7 @@ class ReviewScreen(Screen[None]):
         assert entry.info is not None
         info = entry.info
         masks = [*choice.masks, new_mask(choice.box, columns=info.columns, rows=info.rows)]
-        self.workspace.decision(self.index).masks = masks
+        self._set_masks(choice, masks)
         self.handle = Handle(len(masks), "box")
         self._decided()
 
@@ -376,9 +377,16 @@ class ReviewScreen(Screen[None]):
             return
         masks = list(current[1].masks)
         del masks[self.handle.mask_index]
-        self.workspace.decision(self.index).masks = masks
+        self._set_masks(current[1], masks)
         self.handle = Handle()
         self._decided()
+
+    def _set_masks(self, choice: CropChoice, masks: list[Box]) -> None:
+        """Editing masks reviews the crop too: pin it, so that an empty mask list is
+        the user's choice rather than a fall-back to the preset's masks."""
+        decision = self.workspace.decision(self.index)
+        decision.crop = choice.box
+        decision.masks = masks
 
     def action_toggle_export_view(self) -> None:
         preview = self.query_one("#preview", Preview)

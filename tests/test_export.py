@@ -292,3 +292,23 @@ def test_parallel_workers_write_the_same_zip_as_one(tmp_path: Path) -> None:
     assert main(["export", str(tmp_path / "exam"), "--out", str(two), "--workers", "2"]) == 0
     assert _zip_texts(one) == _zip_texts(two)
     assert one.read_bytes() == two.read_bytes()
+
+
+def test_verify_reports_a_damaged_member_as_a_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_exam(tmp_path / "exam")
+    out = tmp_path / "out.zip"
+    assert _export(tmp_path / "exam", out) == 0
+    data = bytearray(out.read_bytes())
+    with zipfile.ZipFile(out) as zf:
+        info = zf.infolist()[0]
+    middle = info.header_offset + 30 + len(info.filename) + info.compress_size // 2
+    data[middle] ^= 0xFF  # a stored member's CRC no longer matches
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert main(["verify", str(damaged), "--against", str(tmp_path / "exam")]) == 1
+    printed = capsys.readouterr()
+    assert f"UNREADABLE  {info.filename}" in printed.out
+    assert "Traceback" not in printed.out + printed.err

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from conftest import real_files
 from pydicom import dcmread
-from ustui.core.regions import region_boxes
 
 from ustui.cli import main
+from ustui.core.regions import region_boxes
 
 #: Files that must be skipped, with the words their reason must contain.
 EXPECTED_SKIPS = {"jpegxl_27frame.dcm": "no decoder"}

@@ -34,9 +34,7 @@ def test_every_row_has_a_known_action_and_option_codes() -> None:
 def test_only_curves_overlays_and_private_rows_are_masked() -> None:
     concrete = re.compile(r"\([0-9A-F]{4},[0-9A-F]{4}\)")
     masked = {row.tag for row in _ps315.ROWS if not concrete.fullmatch(row.tag)}
-    assert masked == {
-        "(50XX,XXXX)", "(60XX,3000)", "(60XX,4000)", "(GGGG,EEEE) WHERE GGGG IS ODD"
-    }
+    assert masked == {"(50XX,XXXX)", "(60XX,3000)", "(60XX,4000)", "(GGGG,EEEE) WHERE GGGG IS ODD"}
     assert len(TABLE) == 617
     assert all(dictionary_has_tag(tag) for tag in TABLE)
 
@@ -68,11 +66,22 @@ def test_generated_module_matches_the_shared_json() -> None:
 def test_generator_writes_the_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     source = tmp_path / "table.json"
     rows = [
-        {"name": "Accession Number", "tag": "(0008,0050)", "id": "00080050",
-         "stdCompIOD": "Y", "basicProfile": "Z"},
-        {"name": "Acquisition\n Date", "tag": "(0008,0022)", "id": "00080022",
-         "stdCompIOD": "Y", "basicProfile": "X/Z", "rtnLongFullDatesOpt": "K",
-         "rtnLongModifDatesOpt": "C"},
+        {
+            "name": "Accession Number",
+            "tag": "(0008,0050)",
+            "id": "00080050",
+            "stdCompIOD": "Y",
+            "basicProfile": "Z",
+        },
+        {
+            "name": "Acquisition\n Date",
+            "tag": "(0008,0022)",
+            "id": "00080022",
+            "stdCompIOD": "Y",
+            "basicProfile": "X/Z",
+            "rtnLongFullDatesOpt": "K",
+            "rtnLongModifDatesOpt": "C",
+        },
     ]
     source.write_text(json.dumps(rows), encoding="utf-8")
     target = tmp_path / "_ps315.py"
@@ -89,15 +98,31 @@ def test_generator_writes_the_module(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_generator_refuses_a_bad_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = tmp_path / "table.json"
-    source.write_text(json.dumps([
-        {"name": "A", "tag": "(0008,0050)", "stdCompIOD": "Y", "basicProfile": "Q"},
-        {"name": "B", "tag": "(0008,0050)", "stdCompIOD": "maybe", "basicProfile": "X",
-         "cleanDescOpt": "Z", "surprise": 1},
-    ]), encoding="utf-8")
+    source.write_text(
+        json.dumps(
+            [
+                {"name": "A", "tag": "(0008,0050)", "stdCompIOD": "Y", "basicProfile": "Q"},
+                {
+                    "name": "B",
+                    "tag": "(0008,0050)",
+                    "stdCompIOD": "maybe",
+                    "basicProfile": "X",
+                    "cleanDescOpt": "Z",
+                    "surprise": 1,
+                },
+            ]
+        ),
+        encoding="utf-8",
+    )
     assert _ps315_generate.main([str(source)]) == 1
     err = capsys.readouterr().err
-    for problem in ("unknown action 'Q'", "listed twice", "stdCompIOD must be Y or N",
-                    "cleanDescOpt has unknown code 'Z'", "unknown column 'surprise'"):
+    for problem in (
+        "unknown action 'Q'",
+        "listed twice",
+        "stdCompIOD must be Y or N",
+        "cleanDescOpt has unknown code 'Z'",
+        "unknown column 'surprise'",
+    ):
         assert problem in err
     assert _ps315_generate.main([]) == 2
     assert _ps315_generate.main([str(tmp_path / "missing.json")]) == 1

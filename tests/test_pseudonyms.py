@@ -152,7 +152,6 @@ def test_tokens_are_short_keyed_and_separated_by_kind() -> None:
         p.token("study", "1.2.3", length=0)
 
 
-
 def test_unwritable_data_directory_is_a_one_line_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

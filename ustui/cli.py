@@ -7,10 +7,14 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, NoReturn
@@ -92,9 +96,16 @@ def _ui_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ustui with ``argv`` (default: sys.argv[1:]) and return the exit code."""
+    with warnings.catch_warnings():
+        # Libraries warn about odd files on stderr: not for users (every problem they can
+        # act on is one line already), and it would garble the terminal UI.
+        warnings.simplefilter("ignore")
+        return _main(list(sys.argv[1:] if argv is None else argv))
+
+
+def _main(args_list: list[str]) -> int:
     from ustui.core.errors import UstuiError
 
-    args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         if args_list and args_list[0] in SUBCOMMANDS:
             args = _parser().parse_args(args_list)
@@ -118,9 +129,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UstuiError as exc:
         print(f"ustui: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    except KeyboardInterrupt:
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"ustui: {where}{exc.strerror or type(exc).__name__}", file=sys.stderr)
+        return ExitCode.PROBLEMS
+    except KeyboardInterrupt as exc:
         print("ustui: interrupted", file=sys.stderr)
-        return 130
+        return 128 + (exc.signum if isinstance(exc, Stopped) else signal.SIGINT)
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C, so that nothing partial is left."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """Raise :class:`Stopped` on SIGTERM and SIGHUP while the block runs.
+
+    By default these end Python at once, leaving temporary files behind. Signals
+    already ignored (``nohup``) stay ignored.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise Stopped(signum)
+
+    previous = {}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, stop)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def run() -> None:
@@ -171,7 +219,8 @@ def _export(args: argparse.Namespace) -> int:
         workers=args.workers,
     )
     try:
-        result = run_export(request)
+        with _stop_on_signals():
+            result = run_export(request)
     except UstuiError as exc:
         print(f"ustui: {exc}", file=sys.stderr)
         return ExitCode.NOTHING
@@ -237,7 +286,8 @@ def _verify(args: argparse.Namespace) -> int:
                     "leaks": [
                         {"where": leak.where, "source": leak.source} for leak in report.leaks
                     ],
-                    "unreadable": [str(p) for p in report.problems],
+                    "originals_not_read": [str(p) for p in report.problems],
+                    "members_not_read": report.unreadable,
                 },
                 indent=1,
             )
@@ -245,14 +295,18 @@ def _verify(args: argparse.Namespace) -> int:
     else:
         for problem in report.problems:
             print(f"ustui: not searched: {problem}", file=sys.stderr)
+        for member in report.unreadable:
+            print(f"UNREADABLE  {member}: damaged, so it could not be searched")
         for leak in report.leaks:
             print(f"LEAK  {leak.where}  <- {leak.source}")
         verdict = f"{len(report.leaks)} leak(s)" if report.leaks else "no leaks"
+        if report.unreadable:
+            verdict += f", {len(report.unreadable)} member(s) unreadable"
         print(
             f"Checked {report.files_checked} member(s) for {report.values_searched} "
             f"identifying value(s): {verdict}."
         )
-    return ExitCode.PROBLEMS if report.leaks else ExitCode.OK
+    return ExitCode.OK if report.passed else ExitCode.PROBLEMS
 
 
 def _bench(args: argparse.Namespace) -> int:

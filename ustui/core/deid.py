@@ -545,6 +545,8 @@ def _apply(ds: Dataset, tag: BaseTag, run: _Run, strict: bool) -> list[tuple[Dat
         elem.value = elem.empty_value
     elif action in ("U", "D") and vr == "UI":
         elem.value = _one_or_many([_new_uid(v, run.pseudonyms) for v in _strings(elem.value)])
+    elif action == "U":
+        del ds[tag]  # a UID stored under another VR cannot be mapped: never keep it
     elif action == "D":
         elem.value = _dummy(vr)
     elif action == "C":

@@ -2,8 +2,9 @@
 
 Each file is processed on its own (in a worker process when ``workers > 1``) into
 a part file beside the destination; the parent then names the parts, writes them
-with the manifest into a temporary ZIP and renames it into place. An interrupted
-export leaves no partial destination.
+with the manifest into a temporary ZIP, writes the crosswalk and the audit line, and
+only then renames the ZIP into place. An interrupted or failed export leaves no
+partial destination.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import shutil
 import signal
 import tempfile
 import traceback
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -131,7 +133,8 @@ def run_export(
     Raises
     ------
     ExportFailed
-        When the destination cannot be written; no partial ZIP is left behind.
+        When the destination, the crosswalk or the audit log cannot be written, a
+        worker process dies, or ``cancelled`` says so; no partial ZIP is left behind.
     """
     out = request.out.resolve()
     if out.is_dir():
@@ -219,7 +222,7 @@ def _run_jobs(
     # Spawned workers: forking a process that runs UI threads is unsafe.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_leave_interrupts_to_parent
+        max_workers=workers, mp_context=context, initializer=_init_worker
     ) as pool:
         pending: set[Future[Outcome]] = set()
         queue = iter(jobs)
@@ -250,9 +253,11 @@ def _run_jobs(
             raise
 
 
-def _leave_interrupts_to_parent() -> None:
+def _init_worker() -> None:
     # Ctrl-C reaches the whole process group: the parent alone stops the export and cleans up.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Workers share the user's terminal: every problem comes back as a skip reason instead.
+    warnings.simplefilter("ignore")
 
 
 def _process(job: _Job) -> Outcome:

@@ -23,6 +23,8 @@ MAX_MEMBER_BYTES = 8 * 1024**3
 #: Members that inflate more than this many times (and to over 64 MiB) are refused.
 MAX_RATIO = 200
 _RATIO_FLOOR = 64 * 1024**2
+#: Compression methods Python's zipfile can read.
+_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,14 @@ def _expand(path: Path, label: str, found: Discovery) -> Iterable[InputFile]:
 
 def _walk(root: Path, label: str, found: Discovery) -> Iterable[InputFile]:
     visited: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=None):
+
+    def unreadable(exc: OSError) -> None:
+        # A folder that cannot be listed: say so, or its files would be missed silently.
+        where = os.path.join(label, os.path.relpath(exc.filename or root, root))
+        reason = f"cannot read the folder: {exc.strerror or type(exc).__name__}"
+        found.problems.append(UstuiError(reason, source=os.path.normpath(where)))
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=unreadable):
         st = os.stat(dirpath)
         if (st.st_dev, st.st_ino) in visited:
             # A symlink loop or a second link to a folder already searched.
@@ -145,6 +154,8 @@ def member_problem(info: zipfile.ZipInfo) -> str | None:
         return "refused ZIP member: its name points outside the archive"
     if info.flag_bits & 0x1:
         return "refused ZIP member: encrypted"
+    if info.compress_type not in _METHODS:
+        return f"refused ZIP member: unsupported compression method {info.compress_type}"
     if info.file_size > MAX_MEMBER_BYTES:
         return f"refused ZIP member: {info.file_size} bytes uncompressed is over the limit"
     if info.file_size > _RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):

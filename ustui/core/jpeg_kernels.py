@@ -312,7 +312,7 @@ def compiled() -> Kernels | None:
             kernels = Kernels(jit(walk), jit(write), compiled=True)
         _compile(kernels)
     except Exception:  # a numba that cannot compile them must not stop crops
-        logger.warning("numba failed on the JPEG crop kernels; using plain Python", exc_info=True)
+        logger.debug("numba failed on the JPEG crop kernels; using plain Python", exc_info=True)
         return None
     return kernels
 

@@ -11,11 +11,16 @@ from __future__ import annotations
 import logging
 import struct
 import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import IO, BinaryIO, cast
 
 from pydicom import config, dcmread
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import BytesLengthException
 from pydicom.filereader import read_dataset
 from pydicom.tag import BaseTag
 from pydicom.uid import (
@@ -48,6 +53,10 @@ _LONG_VRS = {b"OB", b"OW", b"OD", b"OF", b"OL", b"OV", b"UN"}
 _UNDEFINED = 0xFFFFFFFF
 _ITEM_GROUP = 0xFFFE
 _STOP_TAGS = {_PIXEL_DATA, *_FLOAT_PIXEL_DATA}
+#: Deepest sequence nesting read; real images nest a few levels, and copying or
+#: walking far deeper data sets exhausts Python's recursion limit.
+MAX_NESTING = 50
+_TOO_DEEP = f"corrupt header: sequences nested more than {MAX_NESTING} levels deep"
 
 
 @dataclass(frozen=True)
@@ -131,20 +140,34 @@ def parse_file(stream: IO[bytes], *, size: int, label: str) -> tuple[Dataset, Pi
             # pydicom warns about every oddity it tolerates; the reasons we act on are ours.
             warnings.simplefilter("ignore")
             header = dcmread(stream, force=True, stop_before_pixels=True)
+            # The header must not hold on to the stream (copying it then fails).
+            header.buffer = None
             if not isinstance(getattr(header, "file_meta", None), FileMetaDataset):
                 header.file_meta = FileMetaDataset()
+            if _ends_inside_last_element(header.file_meta) or _ends_inside_last_element(header):
+                raise Unsupported(
+                    "truncated or corrupt file: an element runs past the end of the file",
+                    source=label,
+                )
+            if header.file_meta.keys() and not header.keys():
+                raise Unsupported("truncated file: no data set after the file meta", source=label)
             _read_past_stray_item_delimiters(stream, header)
-            _repair(header)
+            _repair(header, label)
             _set_transfer_syntax(header, label)
             _check_not_dicomdir(header, label)
             pixels = _locate_pixel_data(stream, header, size, label)
     except UstuiError:
         raise
-    except (EOFError, struct.error) as exc:
+    except RecursionError:
+        raise Unsupported(_TOO_DEEP, source=label) from None
+    except (EOFError, struct.error, BytesLengthException) as exc:
         logger.debug("truncated header: %s", type(exc).__name__)
         raise Unsupported("truncated file: the header ends early", source=label) from None
     except OSError as exc:
         reason = f"cannot read: {exc.strerror or type(exc).__name__}"
+        raise UstuiError(reason, source=label) from None
+    except (zipfile.BadZipFile, zlib.error) as exc:
+        reason = f"cannot read: the ZIP member is damaged ({type(exc).__name__})"
         raise UstuiError(reason, source=label) from None
     except Exception as exc:
         # Exception texts may quote values from the file: give only the kind.
@@ -212,13 +235,32 @@ def _read_past_stray_item_delimiters(stream: IO[bytes], header: Dataset) -> None
             header[elem.tag] = elem
 
 
-def _repair(header: Dataset) -> None:
+def _ends_inside_last_element(ds: Dataset) -> bool:
+    """Whether the file ends before the value of the last element of ``ds`` does.
+
+    pydicom keeps the bytes that were there; a file truncated inside a value, or an
+    element whose length field is absurd, reads as if it ended cleanly.
+    """
+    tags = list(ds.keys())  # in the order read
+    if not tags:
+        return False
+    last = ds.get_item(tags[-1], keep_deferred=True)
+    return (
+        isinstance(last, RawDataElement)
+        and last.length != _UNDEFINED
+        and last.value is not None
+        and len(last.value) < last.length
+    )
+
+
+def _repair(header: Dataset, label: str) -> None:
     """Convert every element now and drop what pydicom could not walk or save.
 
     Stray (FFFE,xxxx) items and delimiters outside a sequence are structure, not
     data: they are removed. Elements whose value cannot be converted are removed
     too (removing never leaks anything); the tag, never the value, is logged.
-    Nested sequences are visited with a stack, so deep nesting is no problem.
+    Nested sequences are visited with a stack; nesting deeper than
+    :data:`MAX_NESTING` is refused.
     """
     meta = header.file_meta
     for tag in [t for t in meta.keys() if BaseTag(t).group != 0x0002 or t == 0x00020000]:  # noqa: SIM118
@@ -230,22 +272,47 @@ def _repair(header: Dataset) -> None:
             # refuses to save them there, and they describe nothing of the image.
             logger.debug("dropped misplaced element %s", BaseTag(tag))
             del header[tag]
-    stack: list[Dataset] = [header.file_meta, header]
+    stack: list[tuple[Dataset, int]] = [(header.file_meta, 0), (header, 0)]
     while stack:
-        current = stack.pop()
+        current, depth = stack.pop()
         for tag in list(current.keys()):
             if BaseTag(tag).group == _ITEM_GROUP:
                 logger.debug("dropped stray item/delimiter %s", BaseTag(tag))
                 del current[tag]
                 continue
             try:
+                _conform_vr(current, BaseTag(tag))
                 elem = current[tag]
             except Exception as exc:
                 logger.debug("dropped unreadable element %s: %s", BaseTag(tag), type(exc).__name__)
                 del current[tag]
                 continue
             if elem.VR == "SQ" and elem.value is not None:
-                stack.extend(item for item in elem.value if isinstance(item, Dataset))
+                if depth == MAX_NESTING:
+                    raise Unsupported(_TOO_DEEP, source=label)
+                stack.extend((item, depth + 1) for item in elem.value if isinstance(item, Dataset))
+
+
+def _conform_vr(ds: Dataset, tag: BaseTag) -> None:
+    """Give a standard element written with a wrong VR the VR of the DICOM dictionary.
+
+    The de-identification rules assume the standard VR (a UID written as LO would
+    escape replacement), as pydicom already does for UN. A sequence where the
+    dictionary has a value, or the reverse, cannot be reinterpreted: ValueError.
+    """
+    elem = ds.get_item(tag, keep_deferred=True)
+    if elem is None or elem.VR in (None, "UN") or tag.is_private or tag.element == 0:
+        return
+    try:
+        expected = dictionary_VR(tag).split(" or ")
+    except KeyError:
+        return
+    if elem.VR in expected:
+        return
+    if "SQ" in (elem.VR, expected[0]) or not isinstance(elem, RawDataElement):
+        raise ValueError("a sequence where the standard has a value, or the reverse")
+    logger.debug("read %s as %s, not %s", tag, expected[0], elem.VR)
+    ds[tag] = elem._replace(VR=expected[0])
 
 
 def _set_transfer_syntax(header: Dataset, label: str) -> None:
@@ -293,6 +360,9 @@ def _locate_pixel_data(stream: IO[bytes], header: Dataset, size: int, label: str
     start = stream.tell()
     head = stream.read(8)
     if len(head) < 8:
+        if "Rows" in header or "Image" in UID(str(header.get("SOPClassUID", ""))).name:
+            # An image's header that simply stops: the file was cut short.
+            raise Unsupported("no pixel data (the file may be truncated)", source=label)
         raise Unsupported("no pixel data", source=label)
     group, element = struct.unpack(order + "HH", head[:4])
     tag = group << 16 | element

@@ -106,7 +106,9 @@ class Session:
             os.replace(path, aside)
             session = cls(path=path, inputs=resolved)
             session.notice = f"session file could not be used ({exc}); moved aside to {aside}"
-            logger.warning("session moved aside: %s", exc)
+            # Not a warning: the notice is how the user hears of it (a log record at
+            # WARNING would reach the terminal a second time, through logging's last resort).
+            logger.debug("session moved aside: %s", type(exc).__name__)
         return session
 
     def decision(self, key: str) -> FileDecision:

@@ -12,6 +12,7 @@ import io
 import json
 import re
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,12 @@ class VerifyReport:
     leaks: list[Leak] = field(default_factory=list)
     problems: list[UstuiError] = field(default_factory=list)
     """Originals that could not be read (their values were not searched)."""
+    unreadable: list[str] = field(default_factory=list)
+    """Members of the export that could not be read, so not searched: a failure too."""
+
+    @property
+    def passed(self) -> bool:
+        return not self.leaks and not self.unreadable
 
 
 def verify_export(export: Path, inputs: Sequence[str | Path]) -> VerifyReport:
@@ -91,12 +98,17 @@ def verify_export(export: Path, inputs: Sequence[str | Path]) -> VerifyReport:
         binary_pattern = _pattern(n for n in owners if _textlike(n))
         for info in archive.infolist():
             report.files_checked += 1
-            for where, text, binary in _texts(archive, info):
-                pattern = binary_pattern if binary else text_pattern
-                for needle in {m.group(0).lower() for m in pattern.finditer(text)}:
-                    source, header = originals[owners[needle]]
-                    attribute = _attribute_of(header, needle)
-                    report.leaks.append(Leak(where=where, source=f"{source.label}: {attribute}"))
+            try:
+                for where, text, binary in _texts(archive, info):
+                    pattern = binary_pattern if binary else text_pattern
+                    for needle in {m.group(0).lower() for m in pattern.finditer(text)}:
+                        source, header = originals[owners[needle]]
+                        attribute = _attribute_of(header, needle)
+                        report.leaks.append(
+                            Leak(where=where, source=f"{source.label}: {attribute}")
+                        )
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+                report.unreadable.append(f"{info.filename} ({type(exc).__name__})")
     return report
 
 

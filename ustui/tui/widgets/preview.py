@@ -161,4 +161,3 @@ def _place(edges: list[Edge], box: Box, where: Fit) -> None:
         edge.styles.offset = (x, y)
         edge.styles.width = width
         edge.styles.height = height
-

@@ -123,11 +123,15 @@ def _members(archive: Path, label: str, found: Discovery) -> Iterable[InputFile]
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
-    except (OSError, zipfile.BadZipFile) as exc:
-        found.problems.append(UstuiError(f"unreadable ZIP archive: {exc}", source=label))
+    except Exception as exc:  # zipfile raises many kinds on hostile archives
+        reason = f"unreadable ZIP archive ({type(exc).__name__})"
+        found.problems.append(UstuiError(reason, source=label))
         return
     resolved = archive.resolve()
     for info in infos:
+        if not info.filename:
+            found.problems.append(UstuiError("refused ZIP member: it has no name", source=label))
+            continue
         if info.is_dir():
             continue
         where = f"{label}/{info.filename}"

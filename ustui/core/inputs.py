@@ -124,8 +124,9 @@ def _members(archive: Path, label: str, found: Discovery) -> Iterable[InputFile]
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
     except Exception as exc:  # zipfile raises many kinds on hostile archives
-        reason = f"unreadable ZIP archive ({type(exc).__name__})"
-        found.problems.append(UstuiError(reason, source=label))
+        found.problems.append(
+            UstuiError(f"unreadable ZIP archive ({type(exc).__name__})", source=label)
+        )
         return
     resolved = archive.resolve()
     for info in infos:
@@ -135,9 +136,9 @@ def _members(archive: Path, label: str, found: Discovery) -> Iterable[InputFile]
         if info.is_dir():
             continue
         where = f"{label}/{info.filename}"
-        reason = member_problem(info)
-        if reason:
-            found.problems.append(UstuiError(reason, source=where))
+        problem = member_problem(info)
+        if problem:
+            found.problems.append(UstuiError(problem, source=where))
             continue
         if PurePosixPath(info.filename).name.startswith("."):
             continue

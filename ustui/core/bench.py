@@ -28,7 +28,7 @@ from ustui.core.boxes import Box
 from ustui.core.export import ExportRequest, run_export
 from ustui.core.frames import FrameReader
 from ustui.core.inputs import discover
-from ustui.core.pixels import plan_pixels, write_pixel_data
+from ustui.core.pixels import clean_frame, plan_pixels, write_pixel_data
 from ustui.core.profiles import get_profile
 from ustui.core.reading import read_header
 from ustui.core.session import FileDecision
@@ -116,24 +116,25 @@ def measure_steps(folder: Path, kind: str, frames: int) -> Iterator[StepTimes]:
     with FrameReader(source, header) as reader:
         decoded = [reader.frame(i) for i in range(2)]
         decode = _timed(lambda: [reader.frame(i) for i in range(frames)])
+    with FrameReader(source, header) as reader:  # warm-up: JIT compile, lookup tables
+        write_pixel_data(
+            plan_pixels(header, _centered(*CROPS[0]), [], settings, reader=reader),
+            reader,
+            _NullSink(),
+        )
     for width, height in CROPS:
         crop = _centered(width, height)
         mask = Box(crop.left, crop.top, crop.left + 200, crop.top + 40)
-
-        def crop_and_mask(box: Box = crop, m: Box = mask) -> None:
-            for frame in decoded:
-                out = np.ascontiguousarray(frame[box.top : box.bottom, box.left : box.right])
-                out[
-                    m.top - box.top : m.bottom - box.top, m.left - box.left : m.right - box.left
-                ] = 0
-
-        crop_mask = sum(_timed(crop_and_mask) for _ in range(frames // 2))
         sink = _NullSink()
         with FrameReader(source, header) as reader:
             plan = plan_pixels(header, crop, [mask], settings, reader=reader)
             pixels = _timed(write_pixel_data, plan, reader, sink)
-        compressed_domain = kind == "JPEG" and not plan.reencoded
-        decode_cost = 0.0 if compressed_domain else decode
+        compressed_domain = kind == "JPEG" and plan.compressed_domain
+        if compressed_domain:  # no decoded pixels: cropping is the re-coding itself
+            decode_cost = crop_mask = 0.0
+        else:
+            decode_cost = decode
+            crop_mask = sum(_timed(clean_frame, plan, decoded[i % 2]) for i in range(frames))
         encode = max(pixels - decode_cost - crop_mask, 0.0)
         part = io.BytesIO(b"\0" * sink.size)
         zipped = _timed(_zip_once, part)

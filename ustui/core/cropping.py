@@ -36,7 +36,8 @@ class CropChoice:
         return self.source in REVIEWED_SOURCES
 
 
-def _text(header: Dataset, keyword: str) -> str:
+def header_text(header: Dataset, keyword: str) -> str:
+    """A header value as stripped text, "" when absent."""
     value = header.get(keyword, "")
     return str(value).strip() if value is not None else ""
 
@@ -44,9 +45,9 @@ def _text(header: Dataset, keyword: str) -> str:
 def matching_preset(header: Dataset, profile: Profile) -> DevicePreset | None:
     """The profile's device preset for this file, matched before identity is removed."""
     return profile.preset_for(
-        manufacturer=_text(header, "Manufacturer"),
-        model=_text(header, "ManufacturerModelName"),
-        serial=_text(header, "DeviceSerialNumber"),
+        manufacturer=header_text(header, "Manufacturer"),
+        model=header_text(header, "ManufacturerModelName"),
+        serial=header_text(header, "DeviceSerialNumber"),
         rows=int(header.get("Rows", 0) or 0),
         columns=int(header.get("Columns", 0) or 0),
         multi_frame=int(header.get("NumberOfFrames", 1) or 1) > 1,

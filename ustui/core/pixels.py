@@ -534,7 +534,7 @@ def _write_native(plan: PixelPlan, reader: FrameReader, out: BinaryIO) -> PixelS
     by_plane = _planar_configuration(plan) == 1
     pairs = plan.photometric_out == "YBR_FULL_422"
     for index in range(plan.frames):
-        pixels = _cleaned(plan, reader.frame(index)).astype(little, copy=False)
+        pixels = clean_frame(plan, reader.frame(index)).astype(little, copy=False)
         if pairs:  # Y0 Y1 Cb Cr per pair; the pair's chroma is stored once (PS3.3 C.7.6.3.1.2)
             pixels = np.concatenate(
                 (pixels[:, :, 0].reshape(pixels.shape[0], -1, 2), pixels[:, ::2, 1:]), axis=2
@@ -585,8 +585,8 @@ def _encode(plan: PixelPlan, reader: FrameReader, index: int) -> tuple[bytes, bo
         try:
             return jpeg_crop.crop_jpeg(reader.encoded_frame(index), plan.crop, plan.masks), False
         except jpeg_crop.JpegCropUnsupported:
-            return _jpeg(plan, _cleaned(plan, reader.frame(index)), reader.photometric), True
-    pixels = _cleaned(plan, reader.frame(index))
+            return _jpeg(plan, clean_frame(plan, reader.frame(index)), reader.photometric), True
+    pixels = clean_frame(plan, reader.frame(index))
     if plan.transfer_syntax_out == JPEGBaseline8Bit:
         return _jpeg(plan, pixels, reader.photometric), False
     info = plan.info
@@ -605,7 +605,7 @@ def _encode(plan: PixelPlan, reader: FrameReader, index: int) -> tuple[bytes, bo
     return get_encoder(UID(plan.transfer_syntax_out)).encode(pixels, **options), False
 
 
-def _cleaned(plan: PixelPlan, frame: np.ndarray) -> np.ndarray:
+def clean_frame(plan: PixelPlan, frame: np.ndarray) -> np.ndarray:
     """The crop of ``frame`` as a contiguous array, masks blackened."""
     crop = plan.crop
     # Every frame from the reader is a fresh array: masking may write through a view.

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pydicom import Dataset
 from textual.message import Message
 
-from ustui.core.cropping import choose_crop
+from ustui.core.cropping import choose_crop, header_text
 from ustui.core.errors import UstuiError
 from ustui.core.frames import FrameReader, decoder_problem, display_rgb, image_info
 from ustui.core.inputs import InputFile
@@ -24,11 +24,6 @@ from ustui.tui.model import FileInfo
 DEFAULT_FPS = 20.0
 #: Headers are reported in batches at most this often (seconds).
 BATCH_SECONDS = 0.1
-
-
-def _text(header: Dataset, keyword: str) -> str:
-    value = header.get(keyword, "")
-    return str(value).strip() if value is not None else ""
 
 
 def cine_fps(header: Dataset) -> float:
@@ -59,8 +54,8 @@ def file_info(
         rows=int(header.Rows),
         columns=int(header.Columns),
         frames=int(header.get("NumberOfFrames", 1) or 1),
-        manufacturer=_text(header, "Manufacturer"),
-        model=_text(header, "ManufacturerModelName"),
+        manufacturer=header_text(header, "Manufacturer"),
+        model=header_text(header, "ManufacturerModelName"),
         transfer_syntax=transfer_syntax_name(str(header.file_meta.TransferSyntaxUID)),
         fps=cine_fps(header),
         auto=choose_crop(header, profile, None, reader=reader),

@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("export", type=Path, metavar="OUT.zip")
     verify.add_argument("--against", nargs="+", required=True, metavar="PATH")
     verify.add_argument("--json", action="store_true")
+    verify.add_argument(
+        "--no-pixels",
+        action="store_true",
+        help="do not read the exported images for burned-in text (faster)",
+    )
 
     bench = sub.add_parser("bench", help="time the export pipeline on synthetic exams")
     bench.add_argument("--json", action="store_true")
@@ -276,7 +281,7 @@ def _print_export_table(
 def _verify(args: argparse.Namespace) -> int:
     from ustui.core.verify import verify_export
 
-    report = verify_export(args.export, args.against)
+    report = verify_export(args.export, args.against, pixels=not args.no_pixels)
     if args.json:
         print(
             json.dumps(
@@ -288,6 +293,16 @@ def _verify(args: argparse.Namespace) -> int:
                     ],
                     "originals_not_read": [str(p) for p in report.problems],
                     "members_not_read": report.unreadable,
+                    "pixel_leaks": [
+                        {
+                            "member": leak.member,
+                            "frames": list(leak.frames),
+                            "box": leak.box.as_list(),
+                            "matched": leak.reason,
+                        }
+                        for leak in report.pixel_leaks
+                    ],
+                    "pixels_not_read": report.pixels_not_read,
                 },
                 indent=1,
             )
@@ -299,7 +314,16 @@ def _verify(args: argparse.Namespace) -> int:
             print(f"UNREADABLE  {member}: damaged, so it could not be searched")
         for leak in report.leaks:
             print(f"LEAK  {leak.where}  <- {leak.source}")
-        verdict = f"{len(report.leaks)} leak(s)" if report.leaks else "no leaks"
+        for pixel in report.pixel_leaks:
+            frames = ",".join(str(f + 1) for f in pixel.frames)
+            print(
+                f"LEAK  {pixel.member} pixels, frame(s) {frames}, box {pixel.box.as_list()}"
+                f"  <- text matching a {pixel.reason}"
+            )
+        if report.pixels_not_read:
+            print(f"ustui: {report.pixels_not_read}", file=sys.stderr)
+        leaks = len(report.leaks) + len(report.pixel_leaks)
+        verdict = f"{leaks} leak(s)" if leaks else "no leaks"
         if report.unreadable:
             verdict += f", {len(report.unreadable)} member(s) unreadable"
         print(

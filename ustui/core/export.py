@@ -31,9 +31,10 @@ from pydicom import Dataset
 
 from ustui.core import manifest, naming
 from ustui.core.audit import record_export
+from ustui.core.burned_text import TextDecision, decide, kept_entries, scan_file
 from ustui.core.cropping import CropChoice, choose_crop
 from ustui.core.crosswalk import CrosswalkRow, write_crosswalk
-from ustui.core.deid import deidentify
+from ustui.core.deid import deidentify, identifying_values
 from ustui.core.errors import UstuiError
 from ustui.core.frames import FrameReader
 from ustui.core.inputs import InputFile
@@ -274,7 +275,10 @@ def _process(job: _Job) -> Outcome:
             return Skipped(label, f"missing required tags: {', '.join(missing)}")
         with FrameReader(job.source, header) as reader:
             choice = choose_crop(header, job.profile, decision, reader=reader)
-            return _write_part(job, header, reader, choice, tags)
+            text = _decide_text(job, header, reader, choice)
+            if text.status == "flagged":
+                return Skipped(label, "text found in the pixels: review it in the terminal UI")
+            return _write_part(job, header, reader, choice, tags, text)
     except ExportFailed:
         raise
     except UstuiError as exc:
@@ -286,11 +290,32 @@ def _process(job: _Job) -> Outcome:
         return Skipped(label, f"internal error ({type(exc).__name__}); file not exported")
 
 
+def _decide_text(
+    job: _Job, header: Dataset, reader: FrameReader, choice: CropChoice
+) -> TextDecision:
+    policy = job.profile.export.pixel_text
+    scan = None if policy == "off" else scan_file(reader, choice.box, header)
+    return decide(
+        scan,
+        policy,
+        reviewed=job.decision.text_masks if job.decision else None,
+        other_masks=choice.masks,
+        columns=int(header.Columns),
+        rows=int(header.Rows),
+    )
+
+
 def _write_part(
-    job: _Job, header: Dataset, reader: FrameReader, choice: CropChoice, tags: dict[str, str]
+    job: _Job,
+    header: Dataset,
+    reader: FrameReader,
+    choice: CropChoice,
+    tags: dict[str, str],
+    text: TextDecision,
 ) -> _Done:
     profile = job.profile
-    plan = plan_pixels(header, choice.box, choice.masks, profile.export, reader=reader)
+    masks = (*choice.masks, *text.masks)
+    plan = plan_pixels(header, choice.box, masks, profile.export, reader=reader)
     pseudonyms = Pseudonyms(job.key)
     subject = job.subject or pseudonyms.subject(header, profile.deid.subject_prefix)
     out = copy.deepcopy(header)
@@ -299,7 +324,8 @@ def _write_part(
         settings=profile.deid,
         pseudonyms=pseudonyms,
         subject=subject,
-        pixels_cleaned=choice.reviewed,
+        # Reviewed by a person, or read and nothing left unmasked; unread: the crop's review.
+        pixels_cleaned=choice.reviewed if text.clean is None else text.clean,
     )
     rewrite_regions(out, plan.crop)
     for field_ in profile.tags:
@@ -335,6 +361,11 @@ def _write_part(
         reencoded=plan.reencoded or stats.reencoded_frames > 0,
         note=plan.note,
         sha256=sha256,
+        pixel_text=text.status,
+        text_masks=[m.as_list() for m in text.masks],
+        text_kept=kept_entries(
+            text.kept, {v.lower() for v in identifying_values(header, settings=profile.deid)}
+        ),
     )
     return _Done(
         position=job.position,

@@ -9,7 +9,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from ustui import __version__
 
@@ -39,6 +39,13 @@ class ManifestRow:
     """ustui applied a lossy encoding to this file."""
     note: str
     sha256: str
+    pixel_text: str = "off"
+    """How text in the pixels was handled: checked, reviewed, flagged, off, or not
+    checked (no text reader installed)."""
+    text_masks: list[list[int]] = field(default_factory=list)
+    """Masks placed over identifying text (source ``text``), also listed in ``masks``."""
+    text_kept: list[dict[str, object]] = field(default_factory=list)
+    """Text left in the exported pixels: ``{"box": [...], "text": ...}`` for review."""
 
 
 def to_json(rows: Sequence[ManifestRow], *, profile: str, tag_names: Sequence[str]) -> bytes:
@@ -57,6 +64,7 @@ def to_csv(rows: Sequence[ManifestRow], *, tag_names: Sequence[str]) -> bytes:
         "frames", "rows", "columns", "crop_left", "crop_top", "crop_right", "crop_bottom",
         "crop_source", "masks", *[f"tag_{t}" for t in tag_names],
         "transfer_syntax_in", "transfer_syntax_out", "lossy", "reencoded", "note", "sha256",
+        "pixel_text", "text_masks", "text_kept",
     ]  # fmt: skip
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -67,6 +75,7 @@ def to_csv(rows: Sequence[ManifestRow], *, tag_names: Sequence[str]) -> bytes:
             r.frames, r.rows, r.columns, *r.crop, r.crop_source, json.dumps(r.masks),
             *[r.tags.get(t, "") for t in tag_names],
             r.transfer_syntax_in, r.transfer_syntax_out, int(r.lossy), int(r.reencoded),
-            r.note, r.sha256,
+            r.note, r.sha256, r.pixel_text, json.dumps(r.text_masks),
+            json.dumps(r.text_kept, ensure_ascii=False),
         ])  # fmt: skip
     return out.getvalue().encode()

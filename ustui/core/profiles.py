@@ -42,6 +42,8 @@ DEID_OPTIONS: dict[str, str] = {
 
 LOSSY_POLICIES = ("keep", "reencode", "lossless")
 LOSSLESS_POLICIES = ("uncompressed", "rle", "jpeg-ls")
+#: What happens to text read in the exported pixels (see ustui.core.pixel_text).
+PIXEL_TEXT_POLICIES = ("mask-identifying", "mask-all", "flag", "off")
 FRAME_KINDS = ("any", "single", "multi")
 TEMPLATE_FIELDS = {"subject", "study", "series", "index", "tags"}
 # Keys the TUI reserves for its own actions; tag hotkeys may not take them.
@@ -77,6 +79,8 @@ class ExportSettings:
     """Transfer syntax family for lossless input: uncompressed, rle or jpeg-ls."""
     crosswalk: Path | None = None
     """Where the re-identification crosswalk goes; None writes none."""
+    pixel_text: str = "mask-identifying"
+    """Text burned into the exported pixels: mask-identifying, mask-all, flag or off."""
 
 
 @dataclass(frozen=True)
@@ -244,6 +248,7 @@ def _parse_profile(name: str, table: dict[str, Any], source: Path) -> Profile:
             jpeg_quality=int(export.get("jpeg_quality", 95)),
             lossless=export.get("lossless", "uncompressed"),
             crosswalk=_resolve(crosswalk, source) if crosswalk else None,
+            pixel_text=export.get("pixel_text", "mask-identifying"),
         ),
         tags=tuple(
             TagField(
@@ -298,7 +303,7 @@ def check_file(path: Path) -> list[str]:
 
 _PROFILE_KEYS = {"description", "deid", "export", "tags", "devices"}
 _DEID_KEYS = {"options", "date_shift_days", "subject_prefix", "key_file"}
-_EXPORT_KEYS = {"template", "lossy", "jpeg_quality", "lossless", "crosswalk"}
+_EXPORT_KEYS = {"template", "lossy", "jpeg_quality", "lossless", "crosswalk", "pixel_text"}
 _TAG_KEYS = {"name", "values", "required", "dicom", "dicom_values"}
 _DEVICE_KEYS = {
     "name",
@@ -370,6 +375,8 @@ def _check_export(export: dict[str, Any]) -> list[str]:
         problems.append(f"export: lossy must be one of {', '.join(LOSSY_POLICIES)}")
     if export.get("lossless", "uncompressed") not in LOSSLESS_POLICIES:
         problems.append(f"export: lossless must be one of {', '.join(LOSSLESS_POLICIES)}")
+    if export.get("pixel_text", "mask-identifying") not in PIXEL_TEXT_POLICIES:
+        problems.append(f"export: pixel_text must be one of {', '.join(PIXEL_TEXT_POLICIES)}")
     quality = export.get("jpeg_quality", 95)
     if not isinstance(quality, int) or not 1 <= quality <= 100:
         problems.append(f"export: jpeg_quality must be an integer 1-100, got {quality!r}")

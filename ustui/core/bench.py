@@ -2,7 +2,8 @@
 
 Reports milliseconds per frame for each step (read, decode, crop/mask, encode,
 write, zip) and for the whole export, the time for a 20 x 50-frame JPEG exam
-with two workers, and the peak memory of exporting a large cine. The numbers are
+with two workers, and the peak memory of exporting a large cine (all without
+reading burned-in text, whose cost is reported on its own). The numbers are
 for the machine it runs on; nothing here asserts them.
 """
 
@@ -17,7 +18,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +30,11 @@ from ustui.core.export import ExportRequest, run_export
 from ustui.core.frames import FrameReader
 from ustui.core.inputs import discover
 from ustui.core.pixels import clean_frame, plan_pixels, write_pixel_data
-from ustui.core.profiles import get_profile
+from ustui.core.profiles import Profile, get_profile
 from ustui.core.reading import read_header
 from ustui.core.session import FileDecision
 from ustui.core.synthetic import Study, burn_text, sector_frame, us_dataset
+from ustui.core.text_reader import load_reader
 
 ROWS, COLUMNS = 800, 1200
 CROPS = ((576, 432), (768, 576), (1024, 768))
@@ -91,6 +93,12 @@ def write_exam_file(
     return path
 
 
+def _profile(pixel_text: str = "off") -> Profile:
+    """The default profile; the pipeline's own targets are timed without reading text."""
+    profile = get_profile()
+    return replace(profile, export=replace(profile.export, pixel_text=pixel_text))
+
+
 def _centered(width: int, height: int) -> Box:
     left, top = (COLUMNS - width) // 2, (ROWS - height) // 2
     return Box(left, top, left + width, top + height)
@@ -143,7 +151,7 @@ def measure_steps(folder: Path, kind: str, frames: int) -> Iterator[StepTimes]:
             decision = FileDecision(crop=crop, masks=[mask])
             request = ExportRequest(
                 inputs=[source],
-                profile=get_profile(),
+                profile=_profile(),
                 out=out,
                 decisions={source.key: decision},
                 require_tags=False,
@@ -193,12 +201,46 @@ def exam_seconds(folder: Path, *, files: int, frames: int, workers: int) -> floa
         ds.save_as(exam / f"f{i:03d}.dcm", enforce_file_format=True)
     request = ExportRequest(
         inputs=discover([exam]).files,
-        profile=get_profile(),
+        profile=_profile(),
         out=folder / "exam.zip",
         require_tags=False,
         workers=workers,
     )
     return _timed(run_export, request)
+
+
+def text_costs(folder: Path, *, frames: int) -> dict[str, object]:
+    """What reading burned-in text costs: ms per 1024x768 frame, and seconds added to the
+    export of a single-frame file and of a cine of ``frames`` frames (PRODUCT §11)."""
+    reader = load_reader()
+    if reader is None:
+        return {"reader": "not installed"}
+    frame = burn_text(sector_frame(768, 1024, seed=5), "DOE, JANE  4471923", size=18, top=700)
+    rgb = np.repeat(frame[..., None], 3, axis=2)
+    reader.read(rgb)  # warm-up: ONNX Runtime plans its kernels on the first run
+    per_frame = min(_timed(reader.read, rgb) for _ in range(3))
+    added = {}
+    for label, count in (("single_frame", 1), ("cine", frames)):
+        path = write_exam_file(folder / f"text-{label}.dcm", "JPEG", count, seed=7)
+        times: dict[str, float] = {}
+        # "off" first and last: the first run also pays one-time start-up costs.
+        for policy in ("off", "mask-identifying", "off"):
+            request = ExportRequest(
+                inputs=discover([path]).files,
+                profile=_profile(policy),
+                out=folder / f"text-{label}-{policy}.zip",
+                require_tags=False,
+            )
+            seconds = _timed(run_export, request)
+            times[policy] = min(seconds, times.get(policy, seconds))
+        added[label] = round(times["mask-identifying"] - times["off"], 2)
+    return {
+        "ms_per_frame_1024x768": round(1000 * per_frame),
+        "added_seconds_single_frame": added["single_frame"],
+        "added_seconds_cine": added["cine"],
+        "cine_frames": frames,
+        "target_seconds": {"single_frame": 1.0, "cine": 3.0},
+    }
 
 
 def peak_memory_mb(folder: Path, *, megabytes: int) -> tuple[float, float]:
@@ -266,6 +308,7 @@ def run_bench(*, as_json: bool, quick: bool) -> int:
             "seconds": round(exam_seconds(folder, files=exam_files, frames=frames, workers=2), 2),
             "target_seconds": 5.0 if not quick else None,
         }
+        results["text"] = text_costs(folder, frames=frames)
         size, peak = peak_memory_mb(folder, megabytes=100 if quick else 1024)
         results["memory"] = {"input_mb": round(size), "peak_rss_mb": round(peak), "target_mb": 300}
     if as_json:
@@ -296,7 +339,8 @@ def _print_table(steps: list[StepTimes], results: dict[str, object]) -> None:
         )
     exam = results["exam"]
     memory = results["memory"]
-    assert isinstance(exam, dict) and isinstance(memory, dict)
+    text = results["text"]
+    assert isinstance(exam, dict) and isinstance(memory, dict) and isinstance(text, dict)
     print(
         f"\nExam: {exam['files']} JPEG files x {exam['frames']} frames with {exam['workers']} "
         f"workers: {exam['seconds']} s (target 5 s for 20 x 50)"
@@ -305,3 +349,11 @@ def _print_table(steps: list[StepTimes], results: dict[str, object]) -> None:
         f"Memory: exporting a {memory['input_mb']} MB cine peaked at {memory['peak_rss_mb']} MB "
         f"RSS (target 300 MB for 1 GB)"
     )
+    if "ms_per_frame_1024x768" in text:
+        print(
+            f"Burned-in text: {text['ms_per_frame_1024x768']} ms per 1024x768 frame; adds "
+            f"{text['added_seconds_single_frame']} s to a single-frame file (target 1 s) and "
+            f"{text['added_seconds_cine']} s to a {text['cine_frames']}-frame cine (target 3 s)"
+        )
+    else:
+        print("Burned-in text: no text reader installed")

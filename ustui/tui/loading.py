@@ -12,13 +12,15 @@ from collections.abc import Callable, Sequence
 from pydicom import Dataset
 from textual.message import Message
 
+from ustui.core.boxes import Box
+from ustui.core.burned_text import scan_file
 from ustui.core.cropping import choose_crop, header_text
 from ustui.core.errors import UstuiError
 from ustui.core.frames import FrameReader, decoder_problem, display_rgb, image_info
 from ustui.core.inputs import InputFile
 from ustui.core.profiles import Profile
 from ustui.core.reading import read_header, transfer_syntax_name
-from ustui.tui.messages import FileFailed, FileOpened, FrameDecoded, HeaderResult
+from ustui.tui.messages import FileFailed, FileOpened, FrameDecoded, HeaderResult, TextRead
 from ustui.tui.model import FileInfo
 
 DEFAULT_FPS = 20.0
@@ -120,6 +122,16 @@ def read_headers(
             if now - last >= BATCH_SECONDS or done == total:
                 report(batch, stage, done, total)
                 batch, last = [], now
+
+
+def read_text(source: InputFile, area: Box, post: Callable[[Message], object]) -> None:
+    """Read the text inside ``area`` of the file's frames, as the export will."""
+    try:
+        header = read_header(source)
+        with FrameReader(source, header) as reader:
+            post(TextRead(source.key, area, scan_file(reader, area, header)))
+    except UstuiError:
+        pass  # the preview already says why the file cannot be read
 
 
 def serve_file(

@@ -8,8 +8,10 @@ import numpy as np
 from pydicom import Dataset
 from textual.message import Message
 
+from ustui.core.boxes import Box
 from ustui.core.export import ExportProgress, ExportResult
 from ustui.core.inputs import InputFile
+from ustui.core.pixel_text import TextScan
 from ustui.core.session import FileDecision
 from ustui.core.verify import VerifyReport
 from ustui.tui.model import FileInfo
@@ -68,6 +70,16 @@ class FrameDecoded(Message):
     def can_replace(self, message: Message) -> bool:
         # While playing a cine only the newest frame matters.
         return isinstance(message, FrameDecoded) and message.key == self.key
+
+
+class TextRead(Message):
+    """The text in ``area`` of a file's frames; ``scan`` is None without a text reader."""
+
+    def __init__(self, key: str, area: Box, scan: TextScan | None) -> None:
+        super().__init__()
+        self.key = key
+        self.area = area
+        self.scan = scan
 
 
 class FileFailed(Message):

@@ -19,6 +19,7 @@ from textual.widgets import Static
 from ustui.core.boxes import Box
 from ustui.tui.editing import Handle
 from ustui.tui.imaging import Fit, export_view, fit
+from ustui.tui.text_review import TextBox
 from ustui.tui.widgets.frame_view import make_frame_view
 
 _SIDES = ("top", "right", "bottom", "left")
@@ -50,6 +51,14 @@ class Boxes:
     masks: tuple[Box, ...]
     handle: Handle
     reviewed: bool
+    texts: tuple[TextBox, ...] = ()
+    """Text found in the pixels: masked ones are drawn as masks, the others outlined."""
+    text_selected: int | None = None
+
+    @property
+    def export_masks(self) -> tuple[Box, ...]:
+        """Every box the export blackens: the masks and the masked text."""
+        return (*self.masks, *(t.box for t in self.texts if t.masked))
 
 
 class Preview(Widget, can_focus=False):
@@ -114,7 +123,7 @@ class Preview(Widget, can_focus=False):
         rows, columns = rgb.shape[:2]
         self._fit = fit(columns, rows, self.size.width, self.size.height, cell_aspect=aspect)
         if self.export_mode and self._boxes is not None:
-            rgb = export_view(rgb, self._boxes.crop, self._boxes.masks)
+            rgb = export_view(rgb, self._boxes.crop, self._boxes.export_masks)
         placed = fit(
             rgb.shape[1], rgb.shape[0], self.size.width, self.size.height, cell_aspect=aspect
         )
@@ -125,10 +134,11 @@ class Preview(Widget, can_focus=False):
     def _place_edges(self) -> None:
         boxes = self._boxes
         where = self.frame_fit
-        wanted = 0 if boxes is None or where is None else 1 + len(boxes.masks)
+        drawn = [] if boxes is None or where is None else [boxes.crop, *boxes.masks]
+        texts = [] if boxes is None or where is None else list(boxes.texts)
+        wanted = len(drawn) + len(texts)
         while len(self._edges) < wanted:
-            kind = "crop" if not self._edges else "mask"
-            edges = [Edge(side, classes=kind) for side in _SIDES]
+            edges = [Edge(side, classes="") for side in _SIDES]
             self._edges.append(edges)
             self.mount_all(edges)
         for index, edges in enumerate(self._edges):
@@ -136,12 +146,23 @@ class Preview(Widget, can_focus=False):
                 for edge in edges:
                     edge.display = False
                 continue
-            box = boxes.crop if index == 0 else boxes.masks[index - 1]
-            active = boxes.handle.target == index
+            text = texts[index - len(drawn)] if index >= len(drawn) else None
+            active = (
+                boxes.handle.target == index
+                if text is None
+                else (boxes.text_selected == index - len(drawn))
+            )
             for edge in edges:
-                edge.set_class(active and boxes.handle.part in ("box", edge.side), "active")
+                edge.set_class(index == 0, "crop")
+                edge.set_class(0 < index < len(drawn), "mask")
+                edge.set_class(text is not None, "text")
+                edge.set_class(text is not None and text.masked, "masked")
+                edge.set_class(
+                    active and (text is not None or boxes.handle.part in ("box", edge.side)),
+                    "active",
+                )
                 edge.set_class(index == 0 and not boxes.reviewed, "automatic")
-            _place(edges, box, where)
+            _place(edges, text.box if text else drawn[index], where)
 
 
 def _place(edges: list[Edge], box: Box, where: Fit) -> None:

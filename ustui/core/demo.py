@@ -15,8 +15,8 @@ BANNER = "DEMO^PATIENT  ID DEMO-0001  02-Jan-2024  Demo General Hospital"
 def write_demo_exam(folder: Path) -> Path:
     """Write the demo exam into ``folder`` (created) and return it.
 
-    Eight files in three series: single-frame greyscale images, a 24-frame JPEG
-    Baseline cine, and colour images without ultrasound regions (their crop comes
+    Eight files in three series: single-frame greyscale images (one with the
+    patient's name typed over the image), a 24-frame JPEG Baseline cine, and colour images without ultrasound regions (their crop comes
     from image analysis).
     """
     folder.mkdir(parents=True, exist_ok=True)
@@ -25,6 +25,9 @@ def write_demo_exam(folder: Path) -> Path:
     files = []
     for i in range(4):
         frame = burn_text(sector_frame(ROWS, COLUMNS, seed=i), BANNER)
+        if i == 1:  # annotations typed over the image: the name must go, the depth stays
+            frame = burn_text(frame, "DEMO, PATIENT", top=400, left=90, size=16)
+            frame = burn_text(frame, "4.0cm", top=400, left=490, size=16)
         files.append(
             us_dataset(
                 [frame], study=study, series_uid=series[0], series_number=1, instance_number=i + 1

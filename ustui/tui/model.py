@@ -119,6 +119,9 @@ class Workspace:
     position: dict[str, int] = field(default_factory=dict)
     """Index of each file by its key."""
 
+    text_notice_given: bool = False
+    """Whether the user was told that no text reader is installed (said once)."""
+
     def set_entries(self, entries: list[Entry]) -> None:
         self.entries = entries
         self.position = {e.file.key: i for i, e in enumerate(entries)}

@@ -26,13 +26,23 @@ from ustui.core.boxes import Box
 from ustui.core.cropping import CropChoice
 from ustui.core.errors import UstuiError
 from ustui.core.inputs import InputFile, discover
+from ustui.core.pixel_text import TextScan
 from ustui.core.profiles import DevicePreset, Profile, get_profile, save_device_preset
+from ustui.core.text_reader import MISSING_NOTICE
 from ustui.tui import loading
 from ustui.tui.commands import FileCommands
 from ustui.tui.editing import Handle, cycle, new_mask, nudge
-from ustui.tui.messages import FileFailed, FileOpened, FilesFound, FrameDecoded, HeadersRead
+from ustui.tui.messages import (
+    FileFailed,
+    FileOpened,
+    FilesFound,
+    FrameDecoded,
+    HeadersRead,
+    TextRead,
+)
 from ustui.tui.model import Entry, Status, Workspace, effective_crop, missing_tags
 from ustui.tui.screens.export import ExportScreen
+from ustui.tui.text_review import TextBox, describe, text_boxes, toggled
 from ustui.tui.widgets.file_list import MARK_STYLES, FileList
 from ustui.tui.widgets.inspector import Inspector
 from ustui.tui.widgets.preview import Boxes, Preview
@@ -95,6 +105,8 @@ class ReviewScreen(Screen[None]):
         Binding("m", "add_mask", "mask", id="mask.add"),
         Binding("delete,backspace", "delete_mask", "delete mask", show=False, id="mask.delete"),
         Binding("v", "toggle_export_view", "export view", id="view.export"),
+        Binding("t", "next_text", "text", id="text.next"),
+        Binding("T", "toggle_text", "mask text", show=False, id="text.toggle"),
         Binding("s", "save_preset", "save preset", show=False, id="crop.save_preset"),
         Binding("x", "toggle_exclude", "exclude", id="file.exclude"),
         Binding("i", "toggle_inspector", "inspector", show=False, id="view.inspector"),
@@ -124,6 +136,13 @@ class ReviewScreen(Screen[None]):
         """The worker reading headers (then analysing frames), while it runs."""
         self._progress = ""
         """What that worker is doing, for the summary line."""
+        self._text: TextScan | None = None
+        self._text_area: Box | None = None
+        """The crop the text was (or is being) read in."""
+        self._text_read: Box | None = None
+        """The crop of the last reading that came back."""
+        self._text_selected: int | None = None
+        self._text_timer: Timer | None = None
         for binding in Binding.make_bindings(tag_bindings(workspace.profile)):
             self._bindings._add_binding(binding)
 
@@ -184,6 +203,10 @@ class ReviewScreen(Screen[None]):
             source, profile, frame, requests, self.post_message, lambda: worker.is_cancelled
         )
 
+    @work(thread=True, exclusive=True, group="text", exit_on_error=False)
+    def _read_text(self, source: InputFile, area: Box) -> None:
+        loading.read_text(source, area, self.post_message)
+
     # --- messages from the workers --------------------------------------------------
 
     @property
@@ -194,6 +217,8 @@ class ReviewScreen(Screen[None]):
             return True
         if self.index < 0 or ws.entries[self.index].problem:
             return False
+        if self._text_area is not None and self._text_read != self._text_area:
+            return True
         return self._opened != ws.entries[self.index].file.key or self._wanted is not None
 
     def on_files_found(self, message: FilesFound) -> None:
@@ -265,6 +290,15 @@ class ReviewScreen(Screen[None]):
         if not self.playing and self.workspace.session.cursor_frame != self.frame:
             self.workspace.session.cursor_frame = self.frame
             self.workspace.session.save()
+
+    def on_text_read(self, message: TextRead) -> None:
+        if not self._is_current(message.key) or message.area != self._text_area:
+            return
+        if message.scan is None and not self.workspace.text_notice_given:
+            self.workspace.text_notice_given = True
+            self.notify(MISSING_NOTICE, severity="warning", timeout=10)
+        self._text, self._text_read = message.scan, message.area
+        self._show_boxes()
 
     def on_file_failed(self, message: FileFailed) -> None:
         if not self._is_current(message.key):
@@ -393,6 +427,47 @@ class ReviewScreen(Screen[None]):
         preview.set_export_mode(not preview.export_mode)
         self._show_boxes()
 
+    def _text_boxes(self) -> list[TextBox]:
+        current = self._editable()
+        if current is None or self._text is None:
+            return []
+        entry, _ = current
+        assert entry.info is not None
+        return text_boxes(
+            self._text,
+            self.workspace.peek(self.index).text_masks,
+            self.workspace.profile.export.pixel_text,
+            columns=entry.info.columns,
+            rows=entry.info.rows,
+        )
+
+    def action_next_text(self) -> None:
+        """Select the next text box; stepping past the last one accepts what is masked."""
+        boxes = self._text_boxes()
+        if not boxes:
+            self.notify("no text found in this file's crop" if self._text else "reading text…")
+            return
+        following = 0 if self._text_selected is None else self._text_selected + 1
+        if following >= len(boxes):
+            self._text_selected = None
+            decision = self.workspace.decision(self.index)
+            if decision.text_masks is None:
+                decision.text_masks = [b.box for b in boxes if b.masked]
+                self.notify("text reviewed", timeout=3)
+            self._decided()
+            return
+        self._text_selected = following
+        self._show_boxes()
+
+    def action_toggle_text(self) -> None:
+        boxes = self._text_boxes()
+        if self._text_selected is None or self._text_selected >= len(boxes):
+            self.action_next_text()
+            return
+        decision = self.workspace.decision(self.index)
+        decision.text_masks = toggled(boxes, self._text_selected)
+        self._decided()
+
     def action_toggle_exclude(self) -> None:
         if self.index < 0:
             return
@@ -490,6 +565,8 @@ class ReviewScreen(Screen[None]):
         self.frame, self.frame_count = frame, 1
         self.handle = Handle()
         self._rgb, self._header, self._opened = None, None, None
+        self._text, self._text_selected = None, None
+        self._text_area = self._text_read = None
         entry = ws.entries[index]
         ws.session.cursor_file, ws.session.cursor_frame = entry.file.key, frame
         ws.session.save()
@@ -544,9 +621,31 @@ class ReviewScreen(Screen[None]):
             return None
         if self.handle.target > len(choice.masks):
             self.handle = Handle()
-        return Boxes(choice.box, choice.masks, self.handle, choice.reviewed)
+        texts = tuple(self._text_boxes())
+        if self._text_selected is not None and self._text_selected >= len(texts):
+            self._text_selected = None
+        return Boxes(
+            choice.box, choice.masks, self.handle, choice.reviewed, texts, self._text_selected
+        )
+
+    def _want_text(self) -> None:
+        """Read the text in the current crop once the crop has settled (nudges come fast)."""
+        current = self._editable()
+        if (
+            current is None
+            or self._opened != current[0].file.key
+            or self.workspace.profile.export.pixel_text == "off"
+            or current[1].box == self._text_area
+        ):
+            return
+        entry, choice = current
+        self._text_area = choice.box
+        if self._text_timer is not None:
+            self._text_timer.stop()
+        self._text_timer = self.set_timer(0.4, lambda: self._read_text(entry.file, choice.box))
 
     def _show_boxes(self) -> None:
+        self._want_text()
         boxes = self._boxes()
         self.query_one("#preview", Preview).show_boxes(boxes)
         self.query_one("#zoom", ZoomView).show(self._rgb, boxes)
@@ -574,6 +673,9 @@ class ReviewScreen(Screen[None]):
                 line.append(f"crop {box.as_list()} ({_SOURCE_NAMES[choice.source]})")
                 if choice.masks:
                     line.append(f"  {len(choice.masks)} mask(s)")
+                if self._text is not None:
+                    reviewed = ws.peek(self.index).text_masks is not None
+                    line.append(f"  {describe(self._text_boxes(), reviewed)}")
             if entry.info:
                 info = entry.info
                 line.append(f"  {info.columns}x{info.rows} {info.transfer_syntax}", style="dim")

@@ -308,6 +308,7 @@ def _verify(args: argparse.Namespace) -> int:
                         for leak in report.pixel_leaks
                     ],
                     "pixels_not_read": report.pixels_not_read,
+                    "manifest_problems": report.manifest_problems,
                 },
                 indent=1,
             )
@@ -327,10 +328,14 @@ def _verify(args: argparse.Namespace) -> int:
             )
         if report.pixels_not_read:
             print(f"ustui: {report.pixels_not_read}", file=sys.stderr)
+        for mismatch in report.manifest_problems:
+            print(f"MISMATCH  {mismatch}")
         leaks = len(report.leaks) + len(report.pixel_leaks)
         verdict = f"{leaks} leak(s)" if leaks else "no leaks"
         if report.unreadable:
             verdict += f", {len(report.unreadable)} member(s) unreadable"
+        if report.manifest_problems:
+            verdict += f", {len(report.manifest_problems)} manifest mismatch(es)"
         print(
             f"Checked {report.files_checked} member(s) for {report.values_searched} "
             f"identifying value(s): {verdict}."

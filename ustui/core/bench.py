@@ -20,6 +20,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import numpy as np
 from pydicom import dcmread
@@ -128,7 +129,7 @@ def measure_steps(folder: Path, kind: str, frames: int) -> Iterator[StepTimes]:
         write_pixel_data(
             plan_pixels(header, _centered(*CROPS[0]), [], settings, reader=reader),
             reader,
-            _NullSink(),
+            cast(BinaryIO, _NullSink()),
         )
     for width, height in CROPS:
         crop = _centered(width, height)

@@ -16,8 +16,8 @@ def write_demo_exam(folder: Path) -> Path:
     """Write the demo exam into ``folder`` (created) and return it.
 
     Eight files in three series: single-frame greyscale images (one with the
-    patient's name typed over the image), a 24-frame JPEG Baseline cine, and colour images without ultrasound regions (their crop comes
-    from image analysis).
+    patient's name typed over the image), a 24-frame JPEG Baseline cine, and
+    colour images without ultrasound regions (their crop comes from image analysis).
     """
     folder.mkdir(parents=True, exist_ok=True)
     study = Study(patient=Patient())

@@ -25,11 +25,12 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 from pydicom import Dataset
 
-from ustui.core import manifest, naming
+from ustui.core import manifest, ml_meta, naming
 from ustui.core.audit import record_export
 from ustui.core.burned_text import TextDecision, decide, kept_entries, scan_file
 from ustui.core.cropping import CropChoice, choose_crop
@@ -118,6 +119,8 @@ class _Done:
     series_token: str
     row: manifest.ManifestRow
     crosswalk: CrosswalkRow
+    acquired: datetime | None = None
+    """When the original was acquired, for offsets within its subject (never written)."""
 
 
 Outcome = _Done | Skipped
@@ -169,7 +172,7 @@ def run_export(
         result = ExportResult(out=None, skipped=_in_input_order(skipped, request.inputs))
         if not done:
             return result
-        named = _name(done, request.profile)
+        named = _name(_with_offsets(done), request.profile)
         tmp = _write_zip(out, named, request.profile)
         try:
             result.exported = [ExportedFile(d.source.label, d.row.path, d.row) for d in named]
@@ -366,12 +369,22 @@ def _write_part(
         text_kept=kept_entries(
             text.kept, {v.lower() for v in identifying_values(header, settings=profile.deid)}
         ),
+        still=reader.number_of_frames == 1,
+        photometric=str(out.get("PhotometricInterpretation", "")),
+        bits_allocated=int(out.BitsAllocated),
+        bits_stored=int(out.BitsStored),
+        regions=(found_regions := ml_meta.regions(out)),
+        spacing_mm=ml_meta.spacing_mm(found_regions),
+        frame_time_ms=ml_meta.frame_time_ms(out) if reader.number_of_frames > 1 else None,
+        cine_rate=ml_meta.cine_rate(out),
+        device=ml_meta.device(out),
     )
     return _Done(
         position=job.position,
         source=job.source,
         part=part,
         sort_key=(_instance_number(header), row.sop_instance_uid),
+        acquired=ml_meta.acquired_at(header) if _keeps_time(profile) else None,
         study_token=pseudonyms.token("study", str(header.get("StudyInstanceUID", ""))),
         series_token=pseudonyms.token("series", str(header.get("SeriesInstanceUID", ""))),
         row=row,
@@ -388,6 +401,29 @@ def _write_part(
             path_in_zip="",
         ),
     )
+
+
+def _keeps_time(profile: Profile) -> bool:
+    """Whether intervals between acquisitions may be kept (dates kept, or shifted)."""
+    return bool({"retain-modified-dates", "retain-full-dates"} & set(profile.deid.options))
+
+
+def _with_offsets(done: list[_Done]) -> list[_Done]:
+    """Each file's seconds since its subject's first acquisition: the order and spacing of
+    a subject's studies survive, their dates do not."""
+    first: dict[str, datetime] = {}
+    for d in done:
+        if d.acquired is not None:
+            first[d.row.subject] = min(d.acquired, first.get(d.row.subject, d.acquired))
+    return [
+        d
+        if d.acquired is None
+        else replace(
+            d,
+            row=replace(d.row, time_offset_s=(d.acquired - first[d.row.subject]).total_seconds()),
+        )
+        for d in done
+    ]
 
 
 def _instance_number(header: Dataset) -> int:

@@ -10,8 +10,12 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from ustui import __version__
+
+#: Version of the manifest's layout; raised whenever a field changes meaning or goes away.
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -46,10 +50,30 @@ class ManifestRow:
     """Masks placed over identifying text (source ``text``), also listed in ``masks``."""
     text_kept: list[dict[str, object]] = field(default_factory=list)
     """Text left in the exported pixels: ``{"box": [...], "text": ...}`` for review."""
+    still: bool = True
+    """One frame (a still image) rather than a cine."""
+    photometric: str = ""
+    """Photometric Interpretation as written."""
+    bits_allocated: int = 8
+    bits_stored: int = 8
+    regions: list[dict[str, Any]] = field(default_factory=list)
+    """Ultrasound regions in output pixels: box, data type, spatial format, units and
+    delta per pixel (mm for lengths), reference pixel, transducer frequency."""
+    spacing_mm: list[float] | None = None
+    """[x, y] millimetres per pixel, where the 2D tissue regions agree on one."""
+    frame_time_ms: float | None = None
+    cine_rate: float | None = None
+    """Frames per second (Cine Rate, else Recommended Display Frame Rate)."""
+    time_offset_s: float | None = None
+    """Seconds since the subject's first acquisition in this export (only when the
+    profile keeps temporal information, as the shifted dates do)."""
+    device: dict[str, Any] = field(default_factory=dict)
+    """Manufacturer, model and transducer type, where the de-identified header keeps them."""
 
 
 def to_json(rows: Sequence[ManifestRow], *, profile: str, tag_names: Sequence[str]) -> bytes:
     document = {
+        "schema_version": SCHEMA_VERSION,
         "generator": f"ustui {__version__}",
         "profile": profile,
         "tags": list(tag_names),
@@ -65,6 +89,9 @@ def to_csv(rows: Sequence[ManifestRow], *, tag_names: Sequence[str]) -> bytes:
         "crop_source", "masks", *[f"tag_{t}" for t in tag_names],
         "transfer_syntax_in", "transfer_syntax_out", "lossy", "reencoded", "note", "sha256",
         "pixel_text", "text_masks", "text_kept",
+        "still", "photometric", "bits_allocated", "bits_stored", "spacing_x_mm", "spacing_y_mm",
+        "frame_time_ms", "cine_rate", "time_offset_s", "device_manufacturer", "device_model",
+        "device_transducer_type", "regions",
     ]  # fmt: skip
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -77,5 +104,13 @@ def to_csv(rows: Sequence[ManifestRow], *, tag_names: Sequence[str]) -> bytes:
             r.transfer_syntax_in, r.transfer_syntax_out, int(r.lossy), int(r.reencoded),
             r.note, r.sha256, r.pixel_text, json.dumps(r.text_masks),
             json.dumps(r.text_kept, ensure_ascii=False),
+            int(r.still), r.photometric, r.bits_allocated, r.bits_stored,
+            *(r.spacing_mm or ("", "")), _blank(r.frame_time_ms), _blank(r.cine_rate),
+            _blank(r.time_offset_s), r.device.get("manufacturer", ""), r.device.get("model", ""),
+            r.device.get("transducer_type", ""), json.dumps(r.regions),
         ])  # fmt: skip
     return out.getvalue().encode()
+
+
+def _blank(value: float | None) -> object:
+    return "" if value is None else value

@@ -25,6 +25,7 @@ from pydicom.errors import InvalidDicomError
 from ustui.core.deid import corpus_identifying_values
 from ustui.core.errors import UstuiError
 from ustui.core.inputs import InputFile, discover
+from ustui.core.manifest_check import manifest_problems
 from ustui.core.profiles import DeidSettings, load_profiles
 from ustui.core.reading import read_header
 from ustui.core.verify_pixels import PixelLeak, existing_key, pixel_leaks
@@ -62,10 +63,12 @@ class VerifyReport:
     """Identifying text read in the exported images."""
     pixels_not_read: str | None = None
     """Why the images were not read for text, if they were not."""
+    manifest_problems: list[str] = field(default_factory=list)
+    """Manifest fields that do not match the files they describe."""
 
     @property
     def passed(self) -> bool:
-        return not self.leaks and not self.unreadable and not self.pixel_leaks
+        return not (self.leaks or self.unreadable or self.pixel_leaks or self.manifest_problems)
 
 
 def verify_export(
@@ -120,6 +123,7 @@ def verify_export(
                         report.leaks.append(
                             Leak(where=where, source=f"{source.label}: {attribute}")
                         )
+        report.manifest_problems = list(manifest_problems(archive))
         if pixels:
             pseudonym_key = existing_key(settings.key_file if settings else None)
             try:

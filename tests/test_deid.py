@@ -554,6 +554,7 @@ def test_clean_structured_content_keeps_clean_items_only() -> None:
     item = Dataset()
     item.ConceptNameCodeSequence = Sequence([Dataset()])
     item.ConceptNameCodeSequence[0].CodeValue = "G-C0E8"
+    item.ConceptNameCodeSequence[0].CodingSchemeDesignator = "SRT"  # a standard scheme
     item.ConceptNameCodeSequence[0].CodeMeaning = "Finding site"
     item.TextValue = "reported by Johnathan"
     item.ObservationDateTime = "20200315101010"

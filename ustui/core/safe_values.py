@@ -27,8 +27,7 @@ from ustui.core.iod_rules import ENUMERATED
 #: Lower-case words that identify nobody. Kept deliberately small and reviewed by
 #: hand: colours, months, places, professions and adjectives that are common
 #: surnames are left out (WHITE, MAY, LINCOLN, BAKER, LONG, SMALL, POWER).
-VOCABULARY = frozenset(
-    """
+_WORDS = """
     a an and as at by for from in into no none nil not of on or per the to with without
     yes true false unknown other n/a na null unspecified normal abnormal
     nka nkda nkfa known allergy allergies allergic drug drugs food latex iodine contrast
@@ -66,8 +65,8 @@ VOCABULARY = frozenset(
     coronal axial oblique axis
     first second third fourth trimester weeks week days day
     mm cm m ml l s ms hz khz mhz db bpm mg kg g
-    """.split()
-)
+"""
+VOCABULARY = frozenset(_WORDS.split())
 
 _WORD = re.compile(r"[a-z0-9]+(?:[-/][a-z0-9]+)*")
 #: A small number ("5 MG", "2 WEEKS"); longer digit runs may be IDs, years or dates.

@@ -29,9 +29,9 @@ from ustui.core.deid import (
     EXTRA_REMOVED,
     METHOD_CODES,
     TABLE,
-    _shift,
     deidentify,
     identifying_values,
+    shift_date,
 )
 from ustui.core.errors import UstuiError
 from ustui.core.profiles import DeidSettings
@@ -445,7 +445,7 @@ def test_full_dates_keep_dates() -> None:
 def test_shift_keeps_precision_and_refuses_nonsense(
     value: str, vr: str, expected: str | None
 ) -> None:
-    assert _shift(value, vr, 10) == expected
+    assert shift_date(value, vr, 10) == expected
 
 
 # --- options --------------------------------------------------------------------------------

@@ -629,7 +629,7 @@ def _clean(ds: Dataset, elem: DataElement, vr: str, run: _Run) -> None:
     if vr == "TM":
         return
     if vr in ("DA", "DT") and run.policy.dates == "shift":
-        shifted = [_shift(text, vr, run.offset) for text in texts]
+        shifted = [shift_date(text, vr, run.offset) for text in texts]
         if all(s is not None for s in shifted):
             elem.value = _one_or_many([s for s in shifted if s is not None])
             return
@@ -674,7 +674,7 @@ _DA = re.compile(r"(\d{4})\.?(\d{2})\.?(\d{2})")  # with dots: the old ACR-NEMA 
 _DT = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{0,6}(?:\.\d{1,6})?(?:[+-]\d{4})?)")
 
 
-def _shift(text: str, vr: str, days: int) -> str | None:
+def shift_date(text: str, vr: str, days: int) -> str | None:
     """A DA or DT value moved back by ``days``, keeping its precision; None if unparsable."""
     if not text:
         return text

@@ -63,6 +63,14 @@ def load_key(key_file: Path | None = None) -> bytes:
     return _read_key(path, what="personal key")
 
 
+def find_key(key_file: Path | None = None) -> bytes | None:
+    """The key :func:`load_key` would use, or None when there is none yet: unlike
+    ``load_key`` it never creates a personal key (for readers such as ``verify``)."""
+    if key_file is None and not os.environ.get(KEY_ENV) and not (data_dir() / "key").exists():
+        return None
+    return load_key(key_file)
+
+
 def _read_key(path: Path, *, what: str) -> bytes:
     try:
         key = path.read_bytes()

@@ -33,17 +33,26 @@ What the actions do:
   pydicom's dictionary lags behind). U on a sequence (X/Z/U*) keeps it, with
   its references mapped.
 - C cleans. Dates (DA, DT) move back by the subject's offset; times (TM) stay,
-  as a whole-day shift leaves them right. Text stays only if it contains none
-  of the file's identifying values (``identifying_values``, but for other
-  descriptors and private text, which often repeat it), no part of any person
-  name in the file and nothing shaped like a date. A sequence keeps its
-  items, in which free text of attributes missing from the table is cleaned
-  too. Whatever cannot be cleaned goes as X.
+  as a whole-day shift leaves them right. Text stays only when a rule proves it
+  safe (``safe_values``): structured attributes in their form (a ``±HHMM`` UTC
+  offset, an allowed enumerated value, a Code String free of the file's
+  identifying values), the attributes of a code item of a standard coding
+  scheme, free text made only of the shipped vocabulary; with the profile's
+  ``free_text = "keep-unidentified"`` also free text that contains none of the
+  file's identifying values (``identifying_values``, but for other descriptors
+  and private text, which often repeat it), no part of any person name in the
+  file and nothing shaped like a date. A sequence keeps its items, in which
+  free text of attributes missing from the table is cleaned too. Whatever
+  cannot be cleaned goes as X (Type 1 in the IOD: D; Type 2: Z).
 - Compound codes take their first action (X/Z, X/D, X/Z/D -> X; Z/D -> Z;
-  X/Z/U* -> U), and X becomes Z for the attributes of Type 2 in the US, US
+  X/Z/U* -> U), but D where the file's IOD makes the attribute Type 1
+  (``iod_rules.TYPE_1``, e.g. DeviceSerialNumber in Enhanced General
+  Equipment), and X becomes Z for the attributes of Type 2 in the US, US
   Multi-frame or Secondary Capture IODs (``TYPE_2``), so they stay present.
-  None of the compound-coded attributes is Type 1 in these IODs, so D is
-  never needed to keep the object valid.
+
+Enumerated attributes keep only values the standard allows (``iod_rules.ENUMERATED``:
+a retain option keeps, say, Smoking Status as written), and BurnedInAnnotation is
+NO where the IOD allows no other value.
 
 The file meta group keeps only its version, SOP class and transfer syntax; the
 instance UID is the new SOPInstanceUID and the implementation is ustui's.

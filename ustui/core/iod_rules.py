@@ -4,7 +4,7 @@ output stays a valid object of its IOD (checked with dciodvfy, dicom3tools 2024)
 PS3.15's compound actions (X/Z, X/D, Z/D, X/Z/D) pick a dummy (D) only where the
 IOD makes the attribute Type 1 and an empty value (Z) where it is Type 2; these
 tables say where. They list the image storage classes in which dciodvfy requires
-the attribute; ``tests/test_iod_rules.py`` re-derives them with dciodvfy.
+the attribute; ``tests/test_deid_edges.py`` re-derives them with dciodvfy.
 """
 
 from __future__ import annotations

@@ -492,10 +492,13 @@ def _pixel_texts(stream: IO[bytes]) -> Iterator[tuple[str, str]]:
 
 def _attribute_of(header: Dataset, needle: str) -> str:
     """The keyword of the original attribute that held ``needle`` (for the report)."""
-    for where, element in _elements(header.file_meta, "meta "):
-        if needle in _element_text(element).lower():
+    elements = [*_elements(header.file_meta, "meta "), *_elements(header, "")]
+    texts = [(where, _element_text(element)) for where, element in elements]
+    # An element holding just the value first: a time may also sit inside a UID.
+    for where, text in texts:
+        if needle in (v.strip(" \x00").lower() for v in text.split("\\")):
             return where
-    for where, element in _elements(header, ""):
-        if needle in _element_text(element).lower():
+    for where, text in texts:
+        if _found([needle], text):
             return where
     return "identifying value"

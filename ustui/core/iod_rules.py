@@ -46,43 +46,26 @@ _OPHTHALMIC_PHOTOGRAPHY = frozenset(
     {"1.2.840.10008.5.1.4.1.1.77.1.5.1", "1.2.840.10008.5.1.4.1.1.77.1.5.2"}
 )
 
+#: The enhanced (not legacy-converted) multi-frame IODs, with Enhanced General Equipment.
+_ENHANCED = _FUNCTIONAL_GROUPS - _LEGACY_CONVERTED
+_OPHTHALMIC_OCT = frozenset({_OPHTHALMIC_TOMOGRAPHY, _OCT_EN_FACE, _OCT_BSCAN_ANALYSIS})
+
 #: Keyword -> the storage classes where it is Type 1 although the table removes it.
 TYPE_1: dict[str, frozenset[str]] = {
     "AcquisitionDateTime": frozenset(
         {_ENHANCED_XA, _ENHANCED_XRF, _ENHANCED_US_VOLUME, _OPHTHALMIC_TOMOGRAPHY}
     ),
-    "ContentDate": _FUNCTIONAL_GROUPS
-    | _OPHTHALMIC_PHOTOGRAPHY
-    | {_OPHTHALMIC_TOMOGRAPHY, _OCT_EN_FACE, _OCT_BSCAN_ANALYSIS},
-    "ContentTime": _FUNCTIONAL_GROUPS
-    | _OPHTHALMIC_PHOTOGRAPHY
-    | {_OPHTHALMIC_TOMOGRAPHY, _OCT_EN_FACE, _OCT_BSCAN_ANALYSIS},
+    "ContentDate": _FUNCTIONAL_GROUPS | _OPHTHALMIC_PHOTOGRAPHY | _OPHTHALMIC_OCT,
+    "ContentTime": _FUNCTIONAL_GROUPS | _OPHTHALMIC_PHOTOGRAPHY | _OPHTHALMIC_OCT,
     # Enhanced General Equipment module.
-    "DeviceSerialNumber": (_FUNCTIONAL_GROUPS - _LEGACY_CONVERTED)
-    | {_OPHTHALMIC_TOMOGRAPHY, _OCT_EN_FACE, _OCT_BSCAN_ANALYSIS, _DERMOSCOPIC_PHOTOGRAPHY},
+    "DeviceSerialNumber": _ENHANCED | _OPHTHALMIC_OCT | {_DERMOSCOPIC_PHOTOGRAPHY},
     # PET Series module.
     "SeriesDate": frozenset({_PET}),
     "SeriesTime": frozenset({_PET}),
 }
 
 #: Storage classes whose IOD allows only NO for Burned In Annotation.
-BURNED_IN_NO_ONLY = frozenset(
-    {
-        "1.2.840.10008.5.1.4.1.1.2.1",
-        "1.2.840.10008.5.1.4.1.1.4.1",
-        "1.2.840.10008.5.1.4.1.1.4.3",
-        "1.2.840.10008.5.1.4.1.1.130",
-        "1.2.840.10008.5.1.4.1.1.13.1.1",
-        "1.2.840.10008.5.1.4.1.1.13.1.2",
-        "1.2.840.10008.5.1.4.1.1.13.1.3",
-        _ENHANCED_XA,
-        _ENHANCED_XRF,
-        _ENHANCED_US_VOLUME,
-        _OPHTHALMIC_TOMOGRAPHY,
-        _OCT_EN_FACE,
-        _OCT_BSCAN_ANALYSIS,
-    }
-)
+BURNED_IN_NO_ONLY = _ENHANCED | _OPHTHALMIC_OCT
 
 #: Values allowed for enumerated attributes (PS3.3) that a profile may keep or clean,
 #: or that ustui writes; other values are removed (Type 2 ones emptied).

@@ -206,8 +206,8 @@ def _subjects(request: ExportRequest, key: bytes) -> list[str | None]:
         decision = request.decisions.get(source.key)
         try:
             header = None if decision and decision.excluded else read_header(source)
-        except UstuiError:
-            header = None  # its worker reports why
+        except Exception:  # unreadable or hostile: its worker reports why, or skips it
+            header = None
         # Only what identifies the patient is kept, so memory stays small on big inputs.
         headers.append(None if header is None else _identity_only(header))
     return assign_subjects(headers, Pseudonyms(key), request.profile.deid.subject_prefix)

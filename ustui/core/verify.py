@@ -210,6 +210,7 @@ class _Originals:
     groups: list[int]
     """Per original, the index of the first original of its patient."""
     _cache: dict[tuple[tuple[str, ...], int | None], _Values] = field(default_factory=dict)
+    _per_original: dict[tuple[str, ...], list[set[str]]] = field(default_factory=dict)
 
     @classmethod
     def read(cls, inputs: Sequence[str | Path], report: VerifyReport) -> _Originals:
@@ -232,14 +233,21 @@ class _Originals:
         options = tuple(sorted(options))
         cached = self._cache.get((options, group))
         if cached is None:
-            basic = self._owned(corpus_identifying_values(self.headers), group)
-            settings = DeidSettings(options=options)
-            searched = self._owned(
-                corpus_identifying_values(self.headers, settings=settings), group
-            )
+            basic = self._owned(self._identifying(()), group)
+            searched = self._owned(self._identifying(options), group)
             kept = {v: i for v, i in basic.items() if v not in searched}
             cached = self._cache[(options, group)] = _Values(searched, kept)
         return cached
+
+    def _identifying(self, options: tuple[str, ...]) -> list[set[str]]:
+        """Per original, its identifying values under ``options`` (computed once)."""
+        found = self._per_original.get(options)
+        if found is None:
+            settings = DeidSettings(options=options)
+            found = self._per_original[options] = corpus_identifying_values(
+                self.headers, settings=settings
+            )
+        return found
 
     def _owned(self, per_original: list[set[str]], group: int | None) -> dict[str, int]:
         owners: dict[str, int] = {}

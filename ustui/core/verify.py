@@ -107,7 +107,8 @@ class VerifyReport:
     problems: list[UstuiError] = field(default_factory=list)
     """Originals that could not be read (their values were not searched)."""
     paired: bool = False
-    """Whether the key was at hand, so exported files were paired with their originals."""
+    """Whether the key paired exported files with their originals (else each is searched
+    for every original's values)."""
 
     def of(self, *kinds: Kind) -> list[Finding]:
         return [f for f in self.findings if f.kind in kinds]
@@ -160,7 +161,6 @@ def verify_export(
         originals = _Originals.read(inputs, report)
         key = _key(key_file, profile)
         pseudonyms = Pseudonyms(key) if key else None
-        report.paired = pseudonyms is not None
         search = _Search(originals, pseudonyms, profile, report)
         report.values_searched = len(originals.values(profile.options if profile else ()).any)
         search.archive(archive, prefix="", depth=0)
@@ -329,6 +329,7 @@ class _Search:
             values, group, original = originals.values(options), None, None
         else:
             original = self.pairing.get(dataset_text(member.dataset, "SOPInstanceUID"))
+            self.report.paired |= original is not None
             group = None if original is None else originals.groups[original]
             values = originals.values(member.options, group)
         shifted = self._shifted_dates(member, original, group) if member else None

@@ -26,6 +26,10 @@ patient's values only (patients grouped as the export grouped them, see
 if it is not the shifted image of another of the patient's dates. Members that
 pair with no original (an original copied into the ZIP, say) and the manifests
 are searched for every patient's values.
+
+A new kind of check (reading exported pixels, say) is one more :class:`Kind` and
+one more step for DICOM members in ``_Search.archive``, reporting through
+``_Search._finding``.
 """
 
 from __future__ import annotations

@@ -29,9 +29,9 @@ from ustui.core.deid import (
     EXTRA_REMOVED,
     METHOD_CODES,
     TABLE,
-    _shift,
     deidentify,
     identifying_values,
+    shift_date,
 )
 from ustui.core.errors import UstuiError
 from ustui.core.profiles import DeidSettings
@@ -445,7 +445,7 @@ def test_full_dates_keep_dates() -> None:
 def test_shift_keeps_precision_and_refuses_nonsense(
     value: str, vr: str, expected: str | None
 ) -> None:
-    assert _shift(value, vr, 10) == expected
+    assert shift_date(value, vr, 10) == expected
 
 
 # --- options --------------------------------------------------------------------------------
@@ -554,6 +554,7 @@ def test_clean_structured_content_keeps_clean_items_only() -> None:
     item = Dataset()
     item.ConceptNameCodeSequence = Sequence([Dataset()])
     item.ConceptNameCodeSequence[0].CodeValue = "G-C0E8"
+    item.ConceptNameCodeSequence[0].CodingSchemeDesignator = "SRT"  # a standard scheme
     item.ConceptNameCodeSequence[0].CodeMeaning = "Finding site"
     item.TextValue = "reported by Johnathan"
     item.ObservationDateTime = "20200315101010"

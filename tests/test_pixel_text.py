@@ -237,9 +237,13 @@ def test_verify_reads_pixels_and_reports_a_name_left_there(
     capsys.readouterr()
     assert main(["verify", str(tmp_path / "off.zip"), "--against", str(exam), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
-    found = {leak["matched"] for leak in report["pixel_leaks"]}
-    assert found == {"name", "id", "date"}
-    assert all(leak["member"].endswith(".dcm") and leak["frames"] for leak in report["pixel_leaks"])
+    pixel = [f for f in report["findings"] if " pixels, frame(s) 1, box " in f["where"]]
+    assert {f["kind"] for f in pixel} == {"LEAK"}
+    assert {f["source"] for f in pixel} == {
+        "text matching a name",
+        "text matching a id",
+        "text matching a date",
+    }
     # The report names where, never what.
     text = json.dumps(report).upper()
     assert "SMITHSON" not in text and "4471923" not in text
@@ -247,6 +251,19 @@ def test_verify_reads_pixels_and_reports_a_name_left_there(
     capsys.readouterr()
     assert main(["verify", str(tmp_path / "masked.zip"), "--against", str(exam)]) == 0
     assert "no leaks" in capsys.readouterr().out
+
+
+@needs_reader
+def test_verify_without_a_reader_does_not_pass_the_images_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exam = _exam(tmp_path / "exam")
+    _export(exam, tmp_path / "out.zip")
+    monkeypatch.setattr(burned_text, "load_reader", lambda: None)
+    capsys.readouterr()
+    assert main(["verify", str(tmp_path / "out.zip"), "--against", str(exam)]) == 1
+    assert "NOT SEARCHED  out.zip images: not read for text" in capsys.readouterr().out
+    assert main(["verify", str(tmp_path / "out.zip"), "--against", str(exam), "--no-pixels"]) == 0
 
 
 def test_an_export_without_the_reader_says_pixel_text_was_not_checked(

@@ -73,7 +73,14 @@ def _parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="search an export for the originals' identifiers")
     verify.add_argument("export", type=Path, metavar="OUT.zip")
     verify.add_argument("--against", nargs="+", required=True, metavar="PATH")
-    verify.add_argument("--json", action="store_true")
+    verify.add_argument(
+        "--key-file",
+        type=Path,
+        metavar="FILE",
+        help="the pseudonym key the export used (default: the profile's, else yours); "
+        "pairs each exported file with its original",
+    )
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.add_argument(
         "--no-pixels",
         action="store_true",
@@ -284,62 +291,38 @@ def _print_export_table(
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from ustui.core.verify import verify_export
+    from ustui.core.verify import Kind, verify_export
 
-    report = verify_export(args.export, args.against, pixels=not args.no_pixels)
+    report = verify_export(
+        args.export, args.against, key_file=args.key_file, pixels=not args.no_pixels
+    )
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "files_checked": report.files_checked,
-                    "values_searched": report.values_searched,
-                    "leaks": [
-                        {"where": leak.where, "source": leak.source} for leak in report.leaks
-                    ],
-                    "originals_not_read": [str(p) for p in report.problems],
-                    "members_not_read": report.unreadable,
-                    "pixel_leaks": [
-                        {
-                            "member": leak.member,
-                            "frames": list(leak.frames),
-                            "box": leak.box.as_list(),
-                            "matched": leak.reason,
-                        }
-                        for leak in report.pixel_leaks
-                    ],
-                    "pixels_not_read": report.pixels_not_read,
-                    "manifest_problems": report.manifest_problems,
-                },
-                indent=1,
-            )
+        print(json.dumps(report.as_json(), indent=1))
+        return ExitCode.OK if report.passed else ExitCode.PROBLEMS
+    for problem in report.problems:
+        print(f"ustui: not searched: {problem}", file=sys.stderr)
+    for finding in report.of(Kind.UNREADABLE, Kind.NOT_SEARCHED, Kind.MISMATCH):
+        print(f"{finding.kind}  {finding.where}: {finding.source}")
+    for finding in report.of(Kind.LEAK, Kind.UNCONFIRMED):
+        print(f"{finding.kind}  {finding.where}  <- {finding.source}")
+    counts = {kind: len(report.of(kind)) for kind in Kind}
+    verdict = f"{counts[Kind.LEAK]} leak(s)" if counts[Kind.LEAK] else "no leaks"
+    if counts[Kind.UNCONFIRMED]:
+        verdict += (
+            f", {counts[Kind.UNCONFIRMED]} date(s) equal to an original date that only the "
+            "key can tell from shifted ones (give --key-file)"
         )
-    else:
-        for problem in report.problems:
-            print(f"ustui: not searched: {problem}", file=sys.stderr)
-        for member in report.unreadable:
-            print(f"UNREADABLE  {member}: damaged, so it could not be searched")
-        for leak in report.leaks:
-            print(f"LEAK  {leak.where}  <- {leak.source}")
-        for pixel in report.pixel_leaks:
-            frames = ",".join(str(f + 1) for f in pixel.frames)
-            print(
-                f"LEAK  {pixel.member} pixels, frame(s) {frames}, box {pixel.box.as_list()}"
-                f"  <- text matching a {pixel.reason}"
-            )
-        if report.pixels_not_read:
-            print(f"ustui: {report.pixels_not_read}", file=sys.stderr)
-        for mismatch in report.manifest_problems:
-            print(f"MISMATCH  {mismatch}")
-        leaks = len(report.leaks) + len(report.pixel_leaks)
-        verdict = f"{leaks} leak(s)" if leaks else "no leaks"
-        if report.unreadable:
-            verdict += f", {len(report.unreadable)} member(s) unreadable"
-        if report.manifest_problems:
-            verdict += f", {len(report.manifest_problems)} manifest mismatch(es)"
-        print(
-            f"Checked {report.files_checked} member(s) for {report.values_searched} "
-            f"identifying value(s): {verdict}."
-        )
+    unsearched = counts[Kind.UNREADABLE] + counts[Kind.NOT_SEARCHED]
+    if unsearched:
+        verdict += f", {unsearched} member(s) not searched"
+    if counts[Kind.MISMATCH]:
+        verdict += f", {counts[Kind.MISMATCH]} manifest field(s) not matching their file"
+    if counts[Kind.KEPT]:
+        verdict += f"; {counts[Kind.KEPT]} value(s) kept by the profile's declared options"
+    print(
+        f"Checked {report.files_checked} member(s) for {report.values_searched} "
+        f"identifying value(s): {verdict}."
+    )
     return ExitCode.OK if report.passed else ExitCode.PROBLEMS
 
 

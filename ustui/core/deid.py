@@ -33,17 +33,26 @@ What the actions do:
   pydicom's dictionary lags behind). U on a sequence (X/Z/U*) keeps it, with
   its references mapped.
 - C cleans. Dates (DA, DT) move back by the subject's offset; times (TM) stay,
-  as a whole-day shift leaves them right. Text stays only if it contains none
-  of the file's identifying values (``identifying_values``, but for other
-  descriptors and private text, which often repeat it), no part of any person
-  name in the file and nothing shaped like a date. A sequence keeps its
-  items, in which free text of attributes missing from the table is cleaned
-  too. Whatever cannot be cleaned goes as X.
+  as a whole-day shift leaves them right. Text stays only when a rule proves it
+  safe (``safe_values``): structured attributes in their form (a ``±HHMM`` UTC
+  offset, an allowed enumerated value, a Code String free of the file's
+  identifying values), the attributes of a code item of a standard coding
+  scheme, free text made only of the shipped vocabulary; with the profile's
+  ``free_text = "keep-unidentified"`` also free text that contains none of the
+  file's identifying values (``identifying_values``, but for other descriptors
+  and private text, which often repeat it), no part of any person name in the
+  file and nothing shaped like a date. A sequence keeps its items, in which
+  free text of attributes missing from the table is cleaned too. Whatever
+  cannot be cleaned goes as X (Type 1 in the IOD: D; Type 2: Z).
 - Compound codes take their first action (X/Z, X/D, X/Z/D -> X; Z/D -> Z;
-  X/Z/U* -> U), and X becomes Z for the attributes of Type 2 in the US, US
+  X/Z/U* -> U), but D where the file's IOD makes the attribute Type 1
+  (``iod_rules.TYPE_1``, e.g. DeviceSerialNumber in Enhanced General
+  Equipment), and X becomes Z for the attributes of Type 2 in the US, US
   Multi-frame or Secondary Capture IODs (``TYPE_2``), so they stay present.
-  None of the compound-coded attributes is Type 1 in these IODs, so D is
-  never needed to keep the object valid.
+
+Enumerated attributes keep only values the standard allows (``iod_rules.ENUMERATED``:
+a retain option keeps, say, Smoking Status as written), and BurnedInAnnotation is
+NO where the IOD allows no other value.
 
 The file meta group keeps only its version, SOP class and transfer syntax; the
 instance UID is the new SOPInstanceUID and the implementation is ustui's.
@@ -60,7 +69,7 @@ from functools import lru_cache
 from pydicom import Dataset
 from pydicom._dicom_dict import DicomDictionary
 from pydicom._uid_dict import UID_dictionary
-from pydicom.datadict import dictionary_VR
+from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import FileMetaDataset
 from pydicom.multival import MultiValue
@@ -71,8 +80,10 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 from ustui import __version__
 from ustui.core._ps315 import ROWS, Row
 from ustui.core.errors import UstuiError
-from ustui.core.profiles import DEID_OPTIONS, DeidSettings
+from ustui.core.iod_rules import BURNED_IN_NO_ONLY, ENUMERATED, TYPE_1
+from ustui.core.profiles import DEID_OPTIONS, FREE_TEXT_POLICIES, DeidSettings
 from ustui.core.pseudonyms import Pseudonyms
+from ustui.core.safe_values import CODE_ATTRIBUTES, STANDARD_SCHEMES, fits_form, in_vocabulary
 
 IMPLEMENTATION_VERSION_NAME = f"USTUI_{__version__}"[:16]
 DUMMY_NAME = "ANONYMOUS"
@@ -192,18 +203,27 @@ class _Policy:
     columns: frozenset[str]
     dates: str
     """keep, shift or remove."""
+    free_text: str
+    """What C keeps of free text (``DeidSettings.free_text``)."""
 
 
 def _policy(settings: DeidSettings) -> _Policy:
     unknown = [o for o in settings.options if o not in DEID_OPTIONS]
     if unknown:
         raise UstuiError(f"unknown de-identification option {unknown[0]!r}")
+    if settings.free_text not in FREE_TEXT_POLICIES:
+        raise UstuiError(f"unknown free_text policy {settings.free_text!r}")
     options = frozenset(settings.options)
     modes = [_DATE_MODES[o] for o in options if o in _DATE_MODES]
     if len(modes) > 1:
         raise UstuiError("retain-full-dates and retain-modified-dates exclude each other")
     columns = frozenset(DEID_OPTIONS[o] for o in options)
-    return _Policy(options=options, columns=columns, dates=modes[0] if modes else "remove")
+    return _Policy(
+        options=options,
+        columns=columns,
+        dates=modes[0] if modes else "remove",
+        free_text=settings.free_text,
+    )
 
 
 def _removed_unread(tag: int) -> bool:
@@ -218,8 +238,9 @@ def _removed_unread(tag: int) -> bool:
 
 
 @lru_cache(maxsize=8192)
-def _action(policy: _Policy, tag: int, vr: str, strict: bool) -> str:
-    """The single action (X, Z, D, K, C or U) for one attribute; rules 2-4 of the docstring."""
+def _action(policy: _Policy, tag: int, vr: str, strict: bool, sop_class: str) -> str:
+    """The single action (X, Z, D, K, C or U) for one attribute of an instance of
+    ``sop_class``; rules 2-4 of the docstring."""
     if vr in ("AE", "UN"):
         return "X"
     if tag in EXTRA_REMOVED:
@@ -239,8 +260,24 @@ def _action(policy: _Policy, tag: int, vr: str, strict: bool) -> str:
         code = "C"
     else:
         code = "K"
-    code = "U" if code == "X/Z/U*" else code.split("/")[0]
+    if code == "X/Z/U*":
+        return "U"
+    if "D" in code.split("/") and _type_1(tag, sop_class):
+        return "D"
+    code = code.split("/")[0]
     return "Z" if code == "X" and tag in TYPE_2 else code
+
+
+def _type_1(tag: int, sop_class: str) -> bool:
+    """Whether the IOD of ``sop_class`` requires a value (``iod_rules.TYPE_1``)."""
+    return sop_class in TYPE_1.get(keyword_for_tag(tag), ())
+
+
+def _sop_class(ds: Dataset) -> str:
+    try:
+        return str(ds.get("SOPClassUID", "") or "").strip(" \x00")
+    except Exception:  # an undecodable class is no known IOD
+        return ""
 
 
 def _vr(elem: DataElement) -> str:
@@ -334,7 +371,7 @@ class _Found:
         values, parts = _searchable(elem)
         row = TABLE.get(origin)
         options = row.options if row is not None else {}
-        if origin >> 16 & 1 or "cleanDescOpt" in options:
+        if origin >> 16 & 1 or not _DESCRIPTIVE.isdisjoint(options):
             self.descriptive.update(values)
         elif vr == "AE" or origin in _INSTITUTION_LIKE or not _IDENTITY.isdisjoint(options):
             self.identity.update(values)
@@ -344,6 +381,7 @@ class _Found:
 
 
 _IDENTITY = frozenset({"rtnDevIdOpt", "rtnInstIdOpt"})
+_DESCRIPTIVE = frozenset({"cleanDescOpt", "cleanStructContOpt", "cleanGraphOpt"})
 #: Attributes without an identity column that name an institution or one of its services.
 _INSTITUTION_LIKE = frozenset({Tag("IssuerOfPatientID"), Tag("RequestingService")})
 
@@ -355,35 +393,46 @@ def _identifying(ds: Dataset, policy: _Policy) -> _Found:
         elem = _element(meta, tag)
         if elem is not None and tag not in _META_KEPT:
             found.add(elem, int(tag), _vr(elem))
-    for elem, action, remover in _walk(ds, policy):
+    for elem, action, remover, cleaned_in in _walk(ds, policy):
         vr = _vr(elem)
-        keeps = action == "K" or (action == "C" and (vr in TEXT_VRS or vr == "TM"))
+        # C keeps times, and text only by a rule that makes it unsearchable (vocabulary,
+        # form) unless the profile opts in to keeping unidentified free text.
+        kept_text = vr in TEXT_VRS and policy.free_text == "keep-unidentified"
+        keeps = action == "K" or (action == "C" and (vr == "TM" or kept_text))
         if remover is None and keeps:
             found.kept.extend(text.lower() for text in _strings(elem.value))
         elif remover is None:
-            found.add(elem, int(elem.tag), vr)
+            # Text cleaned only because a cleaned sequence holds it counts as that sequence's.
+            by_sequence = cleaned_in is not None and int(elem.tag) not in TABLE
+            found.add(elem, cleaned_in if by_sequence and cleaned_in else int(elem.tag), vr)
         else:
             found.add(elem, remover, "SQ")
     return found
 
 
-def _walk(ds: Dataset, policy: _Policy) -> Iterator[tuple[DataElement, str, int | None]]:
-    """(element, action, the removed sequence it is in, if any) for each non-sequence element."""
-    stack: list[tuple[Dataset, bool, int | None]] = [(ds, False, None)]
+def _walk(
+    ds: Dataset, policy: _Policy
+) -> Iterator[tuple[DataElement, str, int | None, int | None]]:
+    """(element, action, the removed sequence it is in, the cleaned (C) sequence it is
+    in) for each non-sequence element; the outermost such sequences, or None."""
+    sop_class = _sop_class(ds)
+    stack: list[tuple[Dataset, int | None, int | None]] = [(ds, None, None)]
     while stack:
-        item, strict, remover = stack.pop()
+        item, cleaned_in, remover = stack.pop()
+        strict = cleaned_in is not None
         for tag in list(item.keys()):
             elem = _element(item, tag)
             if elem is None:
                 continue
             unread = _removed_unread(tag)
-            action = "X" if unread else _action(policy, int(tag), _vr(elem), strict)
+            action = "X" if unread else _action(policy, int(tag), _vr(elem), strict, sop_class)
             if elem.VR != "SQ":
-                yield elem, action, remover
+                yield elem, action, remover, cleaned_in
                 continue
             removes = remover is None and action in ("X", "Z", "D")
             child_remover = int(tag) if removes else remover
-            stack.extend((child, strict or action == "C", child_remover) for child in elem.value)
+            child_cleaned = int(tag) if cleaned_in is None and action == "C" else cleaned_in
+            stack.extend((child, child_cleaned, child_remover) for child in elem.value)
 
 
 _GENERIC = frozenset(
@@ -398,6 +447,7 @@ _GENERIC = frozenset(
         "NONE",
         "NULL",
         "UNKNOWN",
+        *(text.upper() for text in _OWN_TEXTS),
     }
 )
 _NUMBER = re.compile(r"[-+]?[\d.]+")
@@ -415,6 +465,8 @@ def _searchable(elem: DataElement) -> tuple[set[str], set[str]]:
 
 def _worth_searching(value: str) -> bool:
     if len(value) < 4 or value.upper() in _GENERIC or _well_known(value):
+        return False
+    if in_vocabulary(value):  # common words and flags ("ABDOMEN", "FALSE") identify nobody
         return False
     return not (_NUMBER.fullmatch(value) and sum(c.isdigit() for c in value) < 6)
 
@@ -453,7 +505,7 @@ class _Cleaner:
     @classmethod
     def of(cls, ds: Dataset, policy: _Policy) -> _Cleaner:
         words: set[str] = set()
-        for elem, _, _ in _walk(ds, policy):
+        for elem, *_ in _walk(ds, policy):
             if _vr(elem) == "PN":
                 for text in _strings(elem.value):
                     words.update(w for w in _WORD.findall(text.lower()) if len(w) > 1)
@@ -482,6 +534,7 @@ class _Run:
     """Days the subject's dates move back (modified-dates option)."""
     cleaner: _Cleaner | None
     """None when no option can clean text (then no C action arises on text)."""
+    sop_class: str
 
 
 def deidentify(
@@ -514,6 +567,7 @@ def deidentify(
         pseudonyms=pseudonyms,
         offset=pseudonyms.date_offset_days(subject, settings.date_shift_days),
         cleaner=_Cleaner.of(ds, policy) if policy.options else None,
+        sop_class=_sop_class(ds),
     )
     stack: list[tuple[Dataset, bool]] = [(ds, False)]
     while stack:
@@ -521,6 +575,7 @@ def deidentify(
         for tag in list(item.keys()):
             stack.extend(_apply(item, tag, run, strict))
     _replace_meta(ds, pseudonyms)
+    _conform_enumerated(ds)
     _record(ds, policy, subject, pixels_cleaned)
 
 
@@ -531,7 +586,7 @@ def _apply(ds: Dataset, tag: BaseTag, run: _Run, strict: bool) -> list[tuple[Dat
         del ds[tag]
         return []
     vr = _vr(elem)
-    action = _action(run.policy, int(tag), vr, strict)
+    action = _action(run.policy, int(tag), vr, strict, run.sop_class)
     if elem.VR == "UN" and (action != "K" or vr == "SQ"):
         action = "X"  # undecoded bytes can be kept or dropped, never rewritten
     if action == "X":
@@ -583,16 +638,44 @@ def _clean(ds: Dataset, elem: DataElement, vr: str, run: _Run) -> None:
     if vr == "TM":
         return
     if vr in ("DA", "DT") and run.policy.dates == "shift":
-        shifted = [_shift(text, vr, run.offset) for text in texts]
+        shifted = [shift_date(text, vr, run.offset) for text in texts]
         if all(s is not None for s in shifted):
             elem.value = _one_or_many([s for s in shifted if s is not None])
             return
-    elif vr in TEXT_VRS and run.cleaner is not None and run.cleaner.is_clean(texts):
+    elif vr in TEXT_VRS and _safe_text(ds, elem, vr, texts, run):
         return
-    if elem.tag in TYPE_2:
+    if _type_1(elem.tag, run.sop_class):
+        elem.value = _dummy(vr)
+    elif elem.tag in TYPE_2:
         elem.value = elem.empty_value
     else:
         del ds[elem.tag]
+
+
+def _safe_text(ds: Dataset, elem: DataElement, vr: str, texts: list[str], run: _Run) -> bool:
+    """Whether a rule proves text safe to keep under C (see ``safe_values``).
+
+    Structured attributes stay only in their form (a CS also only without the file's
+    identifying values); the attributes of a code item of a standard coding scheme
+    stay; free text stays when made of the shipped vocabulary, or, with
+    ``free_text = "keep-unidentified"``, when it holds no identifying value.
+    """
+    cleaner = run.cleaner
+    if cleaner is None:
+        return False
+    forms = [fits_form(int(elem.tag), vr, text) for text in texts]
+    if any(form is not None for form in forms):
+        return all(forms) and (vr != "CS" or cleaner.is_clean(texts))
+    if elem.keyword in CODE_ATTRIBUTES and _text(ds, "CodingSchemeDesignator") in STANDARD_SCHEMES:
+        return cleaner.is_clean(texts)
+    if all(in_vocabulary(text) for text in texts):
+        return True
+    return run.policy.free_text == "keep-unidentified" and cleaner.is_clean(texts)
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    elem = _element(ds, Tag(keyword)) if keyword in ds else None
+    return str(elem.value or "").strip() if elem is not None else ""
 
 
 _DA = re.compile(r"(\d{4})\.?(\d{2})\.?(\d{2})")  # with dots: the old ACR-NEMA form
@@ -600,7 +683,7 @@ _DA = re.compile(r"(\d{4})\.?(\d{2})\.?(\d{2})")  # with dots: the old ACR-NEMA 
 _DT = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{0,6}(?:\.\d{1,6})?(?:[+-]\d{4})?)")
 
 
-def _shift(text: str, vr: str, days: int) -> str | None:
+def shift_date(text: str, vr: str, days: int) -> str | None:
     """A DA or DT value moved back by ``days``, keeping its precision; None if unparsable."""
     if not text:
         return text
@@ -639,6 +722,20 @@ def _replace_meta(ds: Dataset, pseudonyms: Pseudonyms) -> None:
         ds.preamble = bytes(128)  # a preamble can hold anything (e.g. a TIFF header)
 
 
+def _conform_enumerated(ds: Dataset) -> None:
+    """Enumerated attributes keep only values their IOD allows (a retain option keeps
+    e.g. Smoking Status as it was written, which may be anything); others are removed,
+    or emptied when Type 2."""
+    for keyword, allowed in ENUMERATED.items():
+        elem = _element(ds, Tag(keyword)) if keyword in ds else None
+        if elem is None or all(not v or v.upper() in allowed for v in _strings(elem.value)):
+            continue
+        if elem.tag in TYPE_2:
+            elem.value = elem.empty_value
+        else:
+            del ds[elem.tag]
+
+
 def _record(ds: Dataset, policy: _Policy, subject: str, pixels_cleaned: bool) -> None:
     """Write the subject and what was done (PS3.15 E.1.1, PS3.3 C.7.1.1)."""
     for keyword in _ENSURED:
@@ -663,4 +760,6 @@ def _record(ds: Dataset, policy: _Policy, subject: str, pixels_cleaned: bool) ->
         "keep": "UNMODIFIED",
         "remove": "REMOVED",
     }[policy.dates]
-    ds.BurnedInAnnotation = "NO" if pixels_cleaned else "YES"
+    # Some IODs allow NO only: their images carry no burned-in text by definition.
+    no_text = pixels_cleaned or _sop_class(ds) in BURNED_IN_NO_ONLY
+    ds.BurnedInAnnotation = "NO" if no_text else "YES"

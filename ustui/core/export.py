@@ -45,6 +45,7 @@ from ustui.core.pseudonyms import Pseudonyms, load_key
 from ustui.core.reading import read_header
 from ustui.core.regions import rewrite_regions
 from ustui.core.session import FileDecision
+from ustui.core.subjects import IDENTITY_KEYWORDS, assign_subjects
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +154,7 @@ def run_export(
             f"cannot write in its folder: {_os_reason(exc)}", source=str(request.out)
         ) from None
     try:
+        subjects = _subjects(request, key)
         jobs = [
             _Job(
                 position=i,
@@ -160,7 +162,7 @@ def run_export(
                 profile=request.profile,
                 key=key,
                 decision=request.decisions.get(source.key),
-                subject=request.subject,
+                subject=subjects[i],
                 require_tags=request.require_tags,
                 parts=parts,
             )
@@ -196,6 +198,33 @@ def run_export(
         raise
     finally:
         shutil.rmtree(parts, ignore_errors=True)
+
+
+def _subjects(request: ExportRequest, key: bytes) -> list[str | None]:
+    """Each input's subject, decided over the whole input set so that one patient, and
+    every file of one study, gets one subject and one date shift (see ``subjects``)."""
+    if request.subject:
+        return [request.subject] * len(request.inputs)
+    headers: list[Dataset | None] = []
+    for source in request.inputs:
+        decision = request.decisions.get(source.key)
+        try:
+            header = None if decision and decision.excluded else read_header(source)
+        except Exception:  # unreadable or hostile: its worker reports why, or skips it
+            header = None
+        # Only what identifies the patient is kept, so memory stays small on big inputs.
+        headers.append(None if header is None else _identity_only(header))
+    return assign_subjects(headers, Pseudonyms(key), request.profile.deid.subject_prefix)
+
+
+def _identity_only(header: Dataset) -> Dataset:
+    kept = Dataset()
+    for keyword in IDENTITY_KEYWORDS:
+        try:
+            kept[keyword] = header[keyword]
+        except Exception:  # absent or undecodable: identifies nothing
+            continue
+    return kept
 
 
 def _in_input_order(skipped: list[Skipped], inputs: Sequence[InputFile]) -> list[Skipped]:

@@ -40,6 +40,9 @@ DEID_OPTIONS: dict[str, str] = {
     "clean-graphics": "cleanGraphOpt",
 }
 
+#: What the C (clean) action keeps of free text: only text of the shipped vocabulary,
+#: or (opt-in) also text holding none of the file's identifying values.
+FREE_TEXT_POLICIES = ("vocabulary", "keep-unidentified")
 LOSSY_POLICIES = ("keep", "reencode", "lossless")
 LOSSLESS_POLICIES = ("uncompressed", "rle", "jpeg-ls")
 #: What happens to text read in the exported pixels (see ustui.core.pixel_text).
@@ -63,6 +66,10 @@ class DeidSettings:
     """Prefix of the keyed-hash subject pseudonym."""
     key_file: Path | None = None
     """A team key shared by everyone on a study; None uses the personal key."""
+    free_text: str = "vocabulary"
+    """What C (clean) keeps of free text (FREE_TEXT_POLICIES): "vocabulary" keeps only
+    text made of the shipped vocabulary; "keep-unidentified" also keeps text that holds
+    none of the file's identifying values (names, IDs, dates)."""
 
 
 @dataclass(frozen=True)
@@ -241,6 +248,7 @@ def _parse_profile(name: str, table: dict[str, Any], source: Path) -> Profile:
             date_shift_days=tuple(deid.get("date_shift_days", (1, 3650))),
             subject_prefix=deid.get("subject_prefix", "S-"),
             key_file=_resolve(key_file, source) if key_file else None,
+            free_text=deid.get("free_text", "vocabulary"),
         ),
         export=ExportSettings(
             template=export.get("template", DEFAULT_TEMPLATE),
@@ -302,7 +310,7 @@ def check_file(path: Path) -> list[str]:
 
 
 _PROFILE_KEYS = {"description", "deid", "export", "tags", "devices"}
-_DEID_KEYS = {"options", "date_shift_days", "subject_prefix", "key_file"}
+_DEID_KEYS = {"options", "date_shift_days", "subject_prefix", "key_file", "free_text"}
 _EXPORT_KEYS = {"template", "lossy", "jpeg_quality", "lossless", "crosswalk", "pixel_text"}
 _TAG_KEYS = {"name", "values", "required", "dicom", "dicom_values"}
 _DEVICE_KEYS = {
@@ -353,6 +361,11 @@ def _check_deid(deid: dict[str, Any]) -> list[str]:
     ):
         problems.append(
             f"deid: date_shift_days must be [min, max] with 0 < min <= max, got {shift}"
+        )
+    free_text = deid.get("free_text", "vocabulary")
+    if free_text not in FREE_TEXT_POLICIES:
+        problems.append(
+            f"deid: free_text must be one of {', '.join(FREE_TEXT_POLICIES)}, got {free_text!r}"
         )
     prefix = deid.get("subject_prefix", "S-")
     if not isinstance(prefix, str) or (prefix and not _SAFE_NAME.match(prefix)):

@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import hmac
 import os
+from collections.abc import Collection
 from pathlib import Path
 
 from pydicom import Dataset
@@ -60,6 +61,14 @@ def load_key(key_file: Path | None = None) -> bytes:
     if not path.exists():
         _create_key(path)
     return _read_key(path, what="personal key")
+
+
+def find_key(key_file: Path | None = None) -> bytes | None:
+    """The key :func:`load_key` would use, or None when there is none yet: unlike
+    ``load_key`` it never creates a personal key (for readers such as ``verify``)."""
+    if key_file is None and not os.environ.get(KEY_ENV) and not (data_dir() / "key").exists():
+        return None
+    return load_key(key_file)
 
 
 def _read_key(path: Path, *, what: str) -> bytes:
@@ -116,18 +125,15 @@ class Pseudonyms:
         return f"{UUID_ROOT}{number}"
 
     def subject(self, ds: Dataset, prefix: str) -> str:
-        """The subject pseudonym of a dataset's patient: ``prefix`` + 8 base32 characters.
+        """The subject pseudonym of one dataset's patient (see :func:`patient_identity`).
 
-        The patient is PatientID qualified by IssuerOfPatientID when there is an
-        ID, else PatientName, else "unknown" (all such files share one subject).
+        An export groups its inputs first (``subjects.assign_subjects``), so that
+        every file of one patient or study gets the same subject.
         """
-        patient_id = _text(ds, "PatientID")
-        if patient_id:
-            identity = f"id:{patient_id}\x00{_text(ds, 'IssuerOfPatientID')}"
-        elif _text(ds, "PatientName"):
-            identity = f"name:{_text(ds, 'PatientName')}"
-        else:
-            identity = "unknown"
+        return self.subject_of(patient_identity(ds), prefix)
+
+    def subject_of(self, identity: str, prefix: str) -> str:
+        """The subject pseudonym of a patient identity: ``prefix`` + 8 base32 characters."""
         return prefix + _base32(self._digest("subject", identity))[:8]
 
     def date_offset_days(self, subject: str, days_range: tuple[int, int]) -> int:
@@ -145,7 +151,25 @@ class Pseudonyms:
         return _base32(self._digest(f"token:{kind}", value))[:length]
 
 
-def _text(ds: Dataset, keyword: str) -> str:
+def patient_identity(ds: Dataset, *, qualify: Collection[str] = ()) -> str:
+    """What identifies a dataset's patient: its PatientID, else its PatientName, else
+    "unknown" (all such files share one subject).
+
+    IssuerOfPatientID qualifies the ID only for IDs in ``qualify`` (those that the
+    inputs hold under two different issuers): an issuer present in some files of a
+    patient only must not split the patient in two.
+    """
+    patient_id = dataset_text(ds, "PatientID")
+    if patient_id:
+        issuer = dataset_text(ds, "IssuerOfPatientID") if patient_id in qualify else ""
+        return f"id:{patient_id}\x00{issuer}"
+    if dataset_text(ds, "PatientName"):
+        return f"name:{dataset_text(ds, 'PatientName')}"
+    return "unknown"
+
+
+def dataset_text(ds: Dataset, keyword: str) -> str:
+    """A top-level value as stripped text; "" when absent or undecodable."""
     try:
         value = ds.get(keyword)
     except Exception:  # an undecodable value identifies nobody; fall through to the next

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,13 +27,16 @@ def manifest_problems(archive: zipfile.ZipFile) -> Iterator[str]:
         if path not in names:
             yield f"manifest.json: {path or 'a row'} names no file in the export"
             continue
-        with archive.open(path) as stream:
-            sha = hashlib.sha256()
-            while chunk := stream.read(1 << 20):
-                sha.update(chunk)
-            digest = sha.hexdigest()
-            stream.seek(0)
-            ds = dcmread(stream, stop_before_pixels=True)
+        try:
+            with archive.open(path) as stream:
+                sha = hashlib.sha256()
+                while chunk := stream.read(1 << 20):
+                    sha.update(chunk)
+                digest = sha.hexdigest()
+                stream.seek(0)
+                ds = dcmread(stream, stop_before_pixels=True)
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError):
+            continue  # a damaged member is reported UNREADABLE by the header search
         written = {
             "sha256": digest,
             "sop_instance_uid": str(ds.SOPInstanceUID),

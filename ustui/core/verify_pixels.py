@@ -8,6 +8,7 @@ changes); its text is judged against the identity the caller gives for it.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,7 @@ def pixel_leaks(
             with FrameReader(member, header) as reader:
                 area = Box.full(int(header.Columns), int(header.Rows))
                 scan = scan_file(reader, area, identity_for(header))
-        except UstuiError:
+        except (UstuiError, zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError):
             continue  # an unreadable member is reported by the header search already
         if scan is None:
             raise UstuiError("not read for text: no text reader is installed", source=str(export))

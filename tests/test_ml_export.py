@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
 import subprocess
 import sys
 import zipfile
@@ -274,3 +275,27 @@ def test_verify_reports_a_manifest_that_does_not_match_its_files(
     capsys.readouterr()
     assert main(["verify", str(bad), "--against", str(exam), "--no-pixels"]) == 1
     assert "manifest regions does not match the file" in capsys.readouterr().out
+
+
+_SHARED: ExportDataset | None = None
+
+
+def _checksum(index: int) -> int:
+    assert _SHARED is not None
+    return int(_SHARED[index].frames.sum())
+
+
+def test_forked_loader_workers_read_an_archive_the_parent_opened(tmp_path: Path) -> None:
+    """DataLoader workers are forked after the dataset has read its manifest: each must
+    read the ZIP through its own handle, or their reads corrupt each other."""
+    global _SHARED
+    exam = tmp_path / "exam"
+    study = Study()
+    for n in range(4):
+        _write(exam, f"{n}.dcm", study=study, frames=3)
+    out = tmp_path / "out.zip"
+    assert main(["export", str(exam), "--out", str(out), "--no-require-tags"]) == 0
+    _SHARED = ExportDataset(out)
+    expected = [int(item.frames.sum()) for item in _SHARED]  # the parent's handle is open
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        assert pool.map(_checksum, list(range(4)) * 3) == expected * 3

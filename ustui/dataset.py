@@ -14,6 +14,7 @@ framework.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -35,15 +36,17 @@ class _Source:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._local = threading.local()  # one open archive per thread (DataLoader workers)
+        # One open archive per thread and process: DataLoader workers forked from a
+        # parent that already opened it must not share its file offset.
+        self._local = threading.local()
 
     def open(self, name: str) -> IO[bytes]:
         if self.path.is_dir():
             return (self.path / name).open("rb")
-        archive = getattr(self._local, "archive", None)
-        if archive is None:
-            archive = self._local.archive = zipfile.ZipFile(self.path)
-        return archive.open(name)
+        opened = getattr(self._local, "archive", None)
+        if opened is None or opened[0] != os.getpid():
+            opened = self._local.archive = (os.getpid(), zipfile.ZipFile(self.path))
+        return opened[1].open(name)
 
     def read(self, name: str) -> bytes:
         with self.open(name) as stream:

@@ -35,6 +35,7 @@ from ustui.core.synthetic import Study, sector_box, sector_frame, us_dataset
 from ustui.tui.app import make_app
 from ustui.tui.messages import FrameDecoded
 from ustui.tui.model import Status
+from ustui.tui.screens.confirm import ConfirmScreen
 from ustui.tui.screens.export import ExportScreen
 from ustui.tui.screens.help import HelpScreen
 from ustui.tui.screens.review import ReviewScreen
@@ -456,18 +457,24 @@ async def test_a_crop_saved_as_preset_applies_to_the_same_device(
     exam: str, isolated_home: Path
 ) -> None:
     app = make_app([exam], profile="dvt")
+    user_profiles = isolated_home / "xdg_config_home" / "ustui" / "profiles.toml"
     async with app.run_test(size=SIZE) as pilot:
         screen = await settle(pilot)
         await pilot.press("down", "s")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # asked first: nothing is written on "no"
+        assert isinstance(app.screen, ReviewScreen) and not user_profiles.exists()
+        await pilot.press("s", "y")
         screen = await settle(pilot)
         crop = sector_box(ROWS, COLUMNS).translate(0, 1)
-        user_profiles = isolated_home / "xdg_config_home" / "ustui" / "profiles.toml"
         saved = tomllib.loads(user_profiles.read_text())
+        # Only the preset is written: an override that layers on the shipped profile.
+        assert list(saved) == ["dvt"] and list(saved["dvt"]) == ["devices"]
         device = saved["dvt"]["devices"][0]
         assert device["crop"] == crop.as_list()
         assert (device["rows"], device["columns"], device["frames"]) == (ROWS, COLUMNS, "single")
-        assert saved["dvt"]["tags"]  # the rest of the profile came along
         ws = screen.workspace
+        assert [t.name for t in ws.profile.tags] == ["site", "side", "purpose"]  # still shipped
         # IMG4 (same device, single frame) now takes the preset; the cine does not.
         assert ws.entries[3].info is not None and ws.entries[3].info.auto.source == "preset"
         assert ws.entries[3].info.auto.box == crop

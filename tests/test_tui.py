@@ -576,6 +576,37 @@ def test_snapshot_main_screen_80x24(exam: str, snap_compare: object) -> None:
     assert snap_compare(make_app([exam], profile="dvt"), terminal_size=(80, 24), run_before=ready)  # type: ignore[operator]
 
 
+@pytest.mark.parametrize("size", [(60, 20), (40, 12)])
+def test_snapshot_main_screen_small(exam: str, snap_compare: object, size: tuple[int, int]) -> None:
+    async def ready(pilot: Pilot[int]) -> None:
+        await settle(pilot)
+        await pilot.press("j", "1")
+        await settle(pilot)
+
+    assert snap_compare(make_app([exam], profile="dvt"), terminal_size=size, run_before=ready)  # type: ignore[operator]
+
+
+def test_snapshot_export_screen_80x24(
+    exam: str, snap_compare: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        "ustui.tui.screens.export.default_destination", lambda: Path("ustui-export.zip")
+    )
+
+    async def ready(pilot: Pilot[int]) -> None:
+        await settle(pilot)
+        await pilot.press("1", "l", "d", "e")
+
+    assert snap_compare(make_app([exam], profile="dvt"), terminal_size=(80, 24), run_before=ready)  # type: ignore[operator]
+
+
+def test_snapshot_too_small(exam: str, snap_compare: object) -> None:
+    async def ready(pilot: Pilot[int]) -> None:
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_app([exam], profile="dvt"), terminal_size=(36, 10), run_before=ready)  # type: ignore[operator]
+
+
 def test_snapshot_help(exam: str, snap_compare: object) -> None:
     async def ready(pilot: Pilot[int]) -> None:
         await settle(pilot)

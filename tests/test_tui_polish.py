@@ -443,8 +443,9 @@ async def test_one_crop_notation_and_the_frame_count_before_decoding(exam: str) 
         notation = f"{box.as_list()} {box.width}x{box.height}"
         status = screen.query_one("#status-line").render()
         assert notation in (status.plain if isinstance(status, Text) else str(status))
+        await pilot.press("tab")
         zoom = screen.query_one("#zoom-label").render()
-        assert notation in (zoom.plain if isinstance(zoom, Text) else str(zoom))
+        assert "crop top y=" in (zoom.plain if isinstance(zoom, Text) else str(zoom))
         screen.open_file(1)  # the cine: its count shows at once, from the header
         status = screen.query_one("#status-line").render()
         assert "frame 1/6" in (status.plain if isinstance(status, Text) else str(status))
@@ -488,3 +489,69 @@ async def test_picked_files_are_tagged_together(exam: str) -> None:
         assert not screen.picked and screen.index == 3
         await pilot.press("J", "escape")  # escape unpicks
         assert not screen.picked
+
+
+# --- keystrokes per file on the real exam ----------------------------------------------
+
+#: A DVT exam as recorded: three images per site, left leg then right, all diagnostic.
+SITES = ("1", "2", "3", "4", "5")
+
+
+def planned_tags(position: int) -> tuple[str, str, str]:
+    """The hotkeys of the file at ``position`` among the exportable files."""
+    run = position // 3
+    return SITES[run % len(SITES)], "l" if run < len(SITES) else "r", "d"
+
+
+async def review_exam(pilot: Pilot[int], *, repeat: bool) -> dict[str, int]:
+    """Tag every file of the real exam as a user would; count the keys pressed.
+
+    With ``repeat``, a file whose tags equal the previous file's gets ``.``; else its
+    three tag keys. A file nothing found the crop of gets ``a`` (accept) and ``j``.
+    """
+    screen = await settle(pilot)
+    ws = screen.workspace
+    exportable = [i for i, e in enumerate(ws.entries) if not e.problem]
+    position = {index: n for n, index in enumerate(exportable)}
+    counts = {"keys": 0, "files": len(exportable), "crop_keys": 0, "crop_files": 0}
+    last: tuple[str, str, str] | None = None
+    for _ in range(4 * len(ws.entries)):
+        index = screen.index
+        status = ws.status(index)[0]
+        if status is Status.NEEDS_TAGS:
+            wanted = planned_tags(position[index])
+            keys = ["full_stop"] if repeat and wanted == last else list(wanted)
+            last = wanted
+        elif status is Status.NEEDS_CROP:
+            keys = ["a", "j"]
+            counts["crop_keys"] += 2
+            counts["crop_files"] += 1
+        else:
+            following = ws.next_needing_work(index)
+            if following is None:
+                break
+            keys = ["j"] * ((following - index) % len(ws.entries))
+        counts["keys"] += len(keys)
+        await pilot.press(*keys)
+        screen = await settle(pilot)
+    assert all(not ws.status(i)[0].needs_work for i in range(len(ws.entries)))
+    for index in exportable:
+        info = ws.entries[index].info
+        source = "session" if ws.peek(index).crop else info.auto.source if info else "?"
+        counts[f"crop_{source}"] = counts.get(f"crop_{source}", 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("repeat", [False, True])
+@pilot_test
+async def test_keystrokes_per_file_on_the_real_exam(real_dir: Path, repeat: bool) -> None:
+    app = make_app([str(real_dir)], profile="dvt")
+    async with app.run_test(size=(160, 50)) as pilot:
+        counts = await review_exam(pilot, repeat=repeat)
+    per_file = counts["keys"] / counts["files"]
+    tag_keys = counts["keys"] - counts["crop_keys"]
+    print(f"\nrepeat={repeat}: {counts} -> {per_file:.2f} keys per file")
+    if repeat:
+        assert tag_keys / counts["files"] <= 2  # where the crop needs no hand
+    else:
+        assert tag_keys == 3 * counts["files"]

@@ -129,8 +129,10 @@ def result_text(
             for leak in report.leaks[:50]:
                 table.add_row(leak.where, leak.source)
             parts.append(table)
+        listed = tuple(f"{label}:" for label, _ in skipped)
         for problem in report.problems:
-            parts.append(Text(f"not checked: {problem}", style="yellow"))
+            if not str(problem).startswith(listed):  # a skipped input is listed once, above
+                parts.append(Text(f"not checked: {problem}", style="yellow"))
     parts.append(Text("\nescape: back to the files", style="dim"))
     return Group(*parts)
 

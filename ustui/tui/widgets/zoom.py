@@ -13,7 +13,6 @@ from textual.geometry import Region
 
 from ustui.core.boxes import Box
 from ustui.tui.imaging import StyleCache, halfcell_strips
-from ustui.tui.status_text import box_text
 from ustui.tui.widgets.preview import Boxes
 from ustui.tui.widgets.strip_view import StripView
 
@@ -150,5 +149,5 @@ def zoom_label(boxes: Boxes) -> str:
         "bottom": f"bottom y={box.bottom}",
         "left": f"left x={box.left}",
         "right": f"right x={box.right}",
-    }.get(handle.part, box_text(box))
+    }.get(handle.part, "whole box")  # its corners are in the status line
     return f"{'mask ' + str(handle.target) if handle.is_mask else 'crop'} {where}"

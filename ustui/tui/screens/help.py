@@ -42,7 +42,7 @@ NOTES = (
     "and move down / up picking the next: the next tag key tags every picked file at once "
     "(escape unpicks).",
     "i shows the header; there d puts beside each value what the export writes and why "
-    "(the PS3.15 table row and the profile option), left/right scroll long values, escape closes.",
+    "(the PS3.15 table row and the profile option); long values wrap; escape closes.",
 )
 
 

@@ -208,6 +208,7 @@ class ExportScreen(Screen[None]):
         self.query_one("#export-result", Static).update("")
         self.query_one("#export-outcome", Static).update(Text("Exporting…", style="bold"))
         self.cancelling = False
+        self.app.clear_notifications()  # a toast of an earlier attempt would mislead
         self._eta = Eta()
         self._count(0, len(files), "")
         self._ticker = self.set_interval(0.5, self._tick)

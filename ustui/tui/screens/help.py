@@ -16,6 +16,9 @@ from textual.widgets import Static
 from ustui.core.profiles import Profile
 from ustui.tui.keymap import keymap_problems, lost_keys
 
+#: Terminals at least this wide get the section and binding-id columns too.
+WIDE_HELP = 90
+
 #: Help sections by binding-id prefix, in the order shown.
 SECTIONS = (
     ("file", "Files"),
@@ -112,16 +115,25 @@ class HelpScreen(ModalScreen[None]):
         return key_rows(self._bindings_shown, self._keymap, display)
 
     def _table(self) -> Table:
+        """Sections, keys, actions and ids; a narrow terminal keeps keys and actions
+        (sections become heading rows, the ids are left out)."""
+        wide = self.app.size.width >= WIDE_HELP
         table = Table(box=None, pad_edge=False, expand=True, show_header=True)
-        table.add_column("", style="bold")
+        if wide:
+            table.add_column("", style="bold")
         table.add_column("key", style="bold cyan", no_wrap=True)
-        table.add_column("action")
-        table.add_column("id (for \\[keymap])", style="dim", no_wrap=True)
+        table.add_column("action", ratio=1, overflow="fold")
+        if wide:
+            table.add_column("id (for \\[keymap])", style="dim", no_wrap=True)
         last = None
         for section, shown, description, binding_id in self.rows():
-            table.add_row(
-                section if section != last else "", shown or "(none)", description, binding_id
-            )
+            keys = shown or "(none)"
+            if wide:
+                table.add_row(section if section != last else "", keys, description, binding_id)
+            else:
+                if section != last:
+                    table.add_row("", Text(section, style="bold underline"))
+                table.add_row(keys, description)
             last = section
         return table
 

@@ -394,7 +394,8 @@ def _config(args: argparse.Namespace) -> int:
 
 def _show_profile(profile: Any) -> None:
     print(f"{profile.name}: {profile.description}")
-    print(f"  file: {profile.source}")
+    files = profile.layers or (profile.source,)
+    print(f"  file{'s' if len(files) > 1 else ''}: {' + '.join(str(f) for f in files)}")
     print(f"  de-identification: Basic Profile + {', '.join(profile.deid.options) or 'no options'}")
     print(
         f"  export: {profile.export.template}; lossy input: {profile.export.lossy}; "

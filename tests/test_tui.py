@@ -586,20 +586,6 @@ def test_snapshot_main_screen_small(exam: str, snap_compare: object, size: tuple
     assert snap_compare(make_app([exam], profile="dvt"), terminal_size=size, run_before=ready)  # type: ignore[operator]
 
 
-def test_snapshot_export_screen_80x24(
-    exam: str, snap_compare: object, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(
-        "ustui.tui.screens.export.default_destination", lambda: Path("ustui-export.zip")
-    )
-
-    async def ready(pilot: Pilot[int]) -> None:
-        await settle(pilot)
-        await pilot.press("1", "l", "d", "e")
-
-    assert snap_compare(make_app([exam], profile="dvt"), terminal_size=(80, 24), run_before=ready)  # type: ignore[operator]
-
-
 def test_snapshot_too_small(exam: str, snap_compare: object) -> None:
     async def ready(pilot: Pilot[int]) -> None:
         await pilot.pause(0.3)
@@ -615,8 +601,15 @@ def test_snapshot_help(exam: str, snap_compare: object) -> None:
     assert snap_compare(make_app([exam], profile="dvt"), terminal_size=SIZE, run_before=ready)  # type: ignore[operator]
 
 
+@pytest.mark.parametrize(
+    ("size", "keys"), [(SIZE, ("1", "l", "d", "x", "e")), ((80, 24), ("1", "l", "d", "e"))]
+)
 def test_snapshot_export_screen(
-    exam: str, snap_compare: object, monkeypatch: pytest.MonkeyPatch
+    exam: str,
+    snap_compare: object,
+    monkeypatch: pytest.MonkeyPatch,
+    size: tuple[int, int],
+    keys: tuple[str, ...],
 ) -> None:
     monkeypatch.setattr(
         "ustui.tui.screens.export.default_destination", lambda: Path("ustui-export.zip")
@@ -624,9 +617,9 @@ def test_snapshot_export_screen(
 
     async def ready(pilot: Pilot[int]) -> None:
         await settle(pilot)
-        await pilot.press("1", "l", "d", "x", "e")
+        await pilot.press(*keys)
 
-    assert snap_compare(make_app([exam], profile="dvt"), terminal_size=SIZE, run_before=ready)  # type: ignore[operator]
+    assert snap_compare(make_app([exam], profile="dvt"), terminal_size=size, run_before=ready)  # type: ignore[operator]
 
 
 def test_pixels_used_by_the_tests_are_not_blank() -> None:

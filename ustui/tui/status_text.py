@@ -107,7 +107,8 @@ def status_text(
     if show_position:
         text.append(f"{index + 1}/{len(workspace.entries)} ", style="dim")
     text.append(entry.name, style="bold")
-    text.append(f"  frame {frame + 1}/{frame_count}")
+    if entry.info is not None:  # unknown (or unreadable) until the header is read
+        text.append(f"  frame {frame + 1}/{frame_count}")
     if playing:
         text.append(" ▶", style="bold green")
     if export_view:

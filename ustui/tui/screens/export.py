@@ -174,6 +174,7 @@ class ExportScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#export-body").border_title = f"profile {self.workspace.profile.name}"
         self.query_one("#export-progress").display = False
+        self.query_one("#export-outcome").display = False  # until an export starts
         self.query_one("#destination", Input).focus()
 
     @on(Input.Submitted, "#destination")
@@ -206,7 +207,9 @@ class ExportScreen(Screen[None]):
         bar.display = True
         bar.update(total=len(files), progress=0)
         self.query_one("#export-result", Static).update("")
-        self.query_one("#export-outcome", Static).update(Text("Exporting…", style="bold"))
+        outcome = self.query_one("#export-outcome", Static)
+        outcome.update(Text("Exporting…", style="bold"))
+        outcome.display = True
         self.cancelling = False
         self.app.clear_notifications()  # a toast of an earlier attempt would mislead
         self._eta = Eta()

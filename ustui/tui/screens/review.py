@@ -322,7 +322,7 @@ class ReviewScreen(Screen[None]):
         self.query_one("#preview", Preview).show_message(f"cannot show this file: {message.reason}")
         self._file_changed()
 
-    def on_file_list_picked(self, message: FileList.Picked) -> None:
+    def on_file_list_clicked(self, message: FileList.Clicked) -> None:
         self.open_file(message.index)
 
     def open_file(self, index: int) -> None:

@@ -42,7 +42,7 @@ class FileList(OptionList, can_focus=False):
     (the reason a file cannot be exported is in the status line under the frame).
     """
 
-    class Picked(Message):
+    class Clicked(Message):
         """The user clicked file ``index``."""
 
         def __init__(self, index: int) -> None:
@@ -129,4 +129,4 @@ class FileList(OptionList, can_focus=False):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         if event.option.id:
-            self.post_message(self.Picked(int(event.option.id.removeprefix("file-"))))
+            self.post_message(self.Clicked(int(event.option.id.removeprefix("file-"))))

@@ -255,6 +255,10 @@ async def test_escape_during_an_export_says_cancelled(
         await pilot.press("enter")
         await pilot.pause(0.2)
         assert export.running
+        assert "elapsed 0:00 · estimating time left" in plain(export, "#export-count")
+        await pilot.pause(1.3)  # no progress report came: the clock still moves
+        later = plain(export, "#export-count")
+        assert "elapsed 0:00" not in later and "elapsed 0:0" in later
         await pilot.press("escape")
         for _ in range(200):
             await pilot.pause(0.02)

@@ -35,6 +35,7 @@ from ustui.core.synthetic import Study, sector_box, sector_frame, us_dataset
 from ustui.tui.app import make_app
 from ustui.tui.messages import FrameDecoded
 from ustui.tui.model import Status
+from ustui.tui.screens.confirm import ConfirmScreen
 from ustui.tui.screens.export import ExportScreen
 from ustui.tui.screens.help import HelpScreen
 from ustui.tui.screens.review import ReviewScreen
@@ -456,18 +457,24 @@ async def test_a_crop_saved_as_preset_applies_to_the_same_device(
     exam: str, isolated_home: Path
 ) -> None:
     app = make_app([exam], profile="dvt")
+    user_profiles = isolated_home / "xdg_config_home" / "ustui" / "profiles.toml"
     async with app.run_test(size=SIZE) as pilot:
         screen = await settle(pilot)
         await pilot.press("down", "s")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # asked first: nothing is written on "no"
+        assert isinstance(app.screen, ReviewScreen) and not user_profiles.exists()
+        await pilot.press("s", "y")
         screen = await settle(pilot)
         crop = sector_box(ROWS, COLUMNS).translate(0, 1)
-        user_profiles = isolated_home / "xdg_config_home" / "ustui" / "profiles.toml"
         saved = tomllib.loads(user_profiles.read_text())
+        # Only the preset is written: an override that layers on the shipped profile.
+        assert list(saved) == ["dvt"] and list(saved["dvt"]) == ["devices"]
         device = saved["dvt"]["devices"][0]
         assert device["crop"] == crop.as_list()
         assert (device["rows"], device["columns"], device["frames"]) == (ROWS, COLUMNS, "single")
-        assert saved["dvt"]["tags"]  # the rest of the profile came along
         ws = screen.workspace
+        assert [t.name for t in ws.profile.tags] == ["site", "side", "purpose"]  # still shipped
         # IMG4 (same device, single frame) now takes the preset; the cine does not.
         assert ws.entries[3].info is not None and ws.entries[3].info.auto.source == "preset"
         assert ws.entries[3].info.auto.box == crop
@@ -569,6 +576,23 @@ def test_snapshot_main_screen_80x24(exam: str, snap_compare: object) -> None:
     assert snap_compare(make_app([exam], profile="dvt"), terminal_size=(80, 24), run_before=ready)  # type: ignore[operator]
 
 
+@pytest.mark.parametrize("size", [(60, 20), (40, 12)])
+def test_snapshot_main_screen_small(exam: str, snap_compare: object, size: tuple[int, int]) -> None:
+    async def ready(pilot: Pilot[int]) -> None:
+        await settle(pilot)
+        await pilot.press("j", "1")
+        await settle(pilot)
+
+    assert snap_compare(make_app([exam], profile="dvt"), terminal_size=size, run_before=ready)  # type: ignore[operator]
+
+
+def test_snapshot_too_small(exam: str, snap_compare: object) -> None:
+    async def ready(pilot: Pilot[int]) -> None:
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_app([exam], profile="dvt"), terminal_size=(36, 10), run_before=ready)  # type: ignore[operator]
+
+
 def test_snapshot_help(exam: str, snap_compare: object) -> None:
     async def ready(pilot: Pilot[int]) -> None:
         await settle(pilot)
@@ -577,8 +601,15 @@ def test_snapshot_help(exam: str, snap_compare: object) -> None:
     assert snap_compare(make_app([exam], profile="dvt"), terminal_size=SIZE, run_before=ready)  # type: ignore[operator]
 
 
+@pytest.mark.parametrize(
+    ("size", "keys"), [(SIZE, ("1", "l", "d", "x", "e")), ((80, 24), ("1", "l", "d", "e"))]
+)
 def test_snapshot_export_screen(
-    exam: str, snap_compare: object, monkeypatch: pytest.MonkeyPatch
+    exam: str,
+    snap_compare: object,
+    monkeypatch: pytest.MonkeyPatch,
+    size: tuple[int, int],
+    keys: tuple[str, ...],
 ) -> None:
     monkeypatch.setattr(
         "ustui.tui.screens.export.default_destination", lambda: Path("ustui-export.zip")
@@ -586,9 +617,9 @@ def test_snapshot_export_screen(
 
     async def ready(pilot: Pilot[int]) -> None:
         await settle(pilot)
-        await pilot.press("1", "l", "d", "x", "e")
+        await pilot.press(*keys)
 
-    assert snap_compare(make_app([exam], profile="dvt"), terminal_size=SIZE, run_before=ready)  # type: ignore[operator]
+    assert snap_compare(make_app([exam], profile="dvt"), terminal_size=size, run_before=ready)  # type: ignore[operator]
 
 
 def test_pixels_used_by_the_tests_are_not_blank() -> None:

@@ -26,7 +26,7 @@ from ustui.tui.config import Settings, load_settings
 from ustui.tui.editing import Handle, cycle, new_mask, nudge
 from ustui.tui.imaging import StyleCache, export_view, fit, halfcell_strips
 from ustui.tui.model import Entry, FileInfo, Status, effective_crop, status
-from ustui.tui.widgets.file_list import shortened
+from ustui.tui.names import shortened
 from ustui.tui.widgets.preview import Boxes
 from ustui.tui.widgets.zoom import render_window
 

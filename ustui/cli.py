@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 
 from ustui import __version__
 
-SUBCOMMANDS = ("demo", "export", "verify", "bench", "profiles")
+SUBCOMMANDS = ("demo", "export", "verify", "bench", "profiles", "config")
 IMAGE_PROTOCOLS = ("auto", "tgp", "sixel", "halfcell", "unicode")
 
 
@@ -46,11 +46,17 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="ustui",
+        usage="ustui [-h] [--version] PATH ... [--profile NAME] [--image-protocol PROTOCOL]\n"
+        "       ustui {demo,export,verify,bench,profiles,config} ...",
         description="Prepare ultrasound DICOM exams for AI research: review, crop, tag, "
-        "de-identify and export. Without a command, opens the terminal UI on PATHs.",
+        "de-identify and export. Without a command, opens the terminal UI on PATHs "
+        "(DICOM files, folders searched recursively, ZIP archives).",
+        epilog="Keys in the UI: press ? for all of them. Remap them in "
+        "~/.config/ustui/config.toml under [keymap]; check that file with: ustui config check",
     )
     parser.add_argument("--version", action="version", version=f"ustui {__version__}")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    _add_ui_options(parser.add_argument_group("terminal UI (ustui PATH ...)"))
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, title="commands")
 
     demo = sub.add_parser("demo", help="write a synthetic demo exam (fake PHI) and open it")
     demo.add_argument("--dir", type=Path, help="where to write it (default: ./ustui-demo)")
@@ -94,14 +100,35 @@ def _parser() -> argparse.ArgumentParser:
     profiles = sub.add_parser("profiles", help="list, show or check profiles")
     profiles.add_argument("action", nargs="?", default="list", choices=("list", "show", "check"))
     profiles.add_argument("name", nargs="?", help="profile name (show) or file (check)")
+
+    config = sub.add_parser(
+        "config", help="check the UI's config.toml (settings, keymap conflicts with the keys)"
+    )
+    config.add_argument("action", choices=("check",))
+    config.add_argument("--profile", help="check tag keys of this profile only (default: all)")
     return parser
+
+
+def _add_ui_options(group: Any) -> None:
+    group.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="profile: tags, presets, de-identification (default: the session's, else "
+        "generic-us; list them with: ustui profiles list)",
+    )
+    group.add_argument(
+        "--image-protocol",
+        choices=IMAGE_PROTOCOLS,
+        metavar="PROTOCOL",
+        help="how frames are drawn: auto (detected), tgp, sixel, halfcell or unicode "
+        "(default: config.toml's image_protocol, else auto)",
+    )
 
 
 def _ui_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ustui", description=_parser().description)
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files, folders or ZIPs")
-    parser.add_argument("--profile", help="profile name")
-    parser.add_argument("--image-protocol", choices=IMAGE_PROTOCOLS)
+    _add_ui_options(parser)
     parser.add_argument("--version", action="version", version=f"ustui {__version__}")
     return parser
 
@@ -127,6 +154,7 @@ def _main(args_list: list[str]) -> int:
                 "verify": _verify,
                 "bench": _bench,
                 "profiles": _profiles,
+                "config": _config,
             }[args.command]
             return int(handler(args))
         if not args_list or args_list[0] in ("-h", "--help"):
@@ -355,9 +383,36 @@ def _profiles(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _config(args: argparse.Namespace) -> int:
+    from ustui.core.errors import UstuiError
+    from ustui.core.profiles import get_profile, load_profiles
+    from ustui.tui.config import config_file, load_settings
+    from ustui.tui.keymap import keymap_problems
+    from ustui.tui.screens.review import review_bindings
+
+    path = config_file()
+    try:
+        settings = load_settings(path)
+    except UstuiError as exc:
+        print(f"{path}: {exc.reason}")
+        return ExitCode.PROBLEMS
+    profiles = [get_profile(args.profile)] if args.profile else list(load_profiles().values())
+    problems: list[str] = []
+    for profile in profiles:
+        for problem in keymap_problems(review_bindings(profile), settings.keymap):
+            if problem not in problems:
+                problems.append(problem)
+                print(f"{path}: {problem} (profile {profile.name})")
+    if not problems:
+        state = "ok" if path.is_file() else "ok (no file: the default keys)"
+        print(f"{path}: {state}")
+    return ExitCode.PROBLEMS if problems else ExitCode.OK
+
+
 def _show_profile(profile: Any) -> None:
     print(f"{profile.name}: {profile.description}")
-    print(f"  file: {profile.source}")
+    files = profile.layers or (profile.source,)
+    print(f"  file{'s' if len(files) > 1 else ''}: {' + '.join(str(f) for f in files)}")
     print(f"  de-identification: Basic Profile + {', '.join(profile.deid.options) or 'no options'}")
     print(
         f"  export: {profile.export.template}; lossy input: {profile.export.lossy}; "

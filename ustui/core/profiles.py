@@ -2,8 +2,11 @@
 policy one study needs, loaded from TOML.
 
 The shipped ``profiles.toml`` is read first; a user's
-``$XDG_CONFIG_HOME/ustui/profiles.toml`` may add profiles or replace shipped
-ones by name.
+``$XDG_CONFIG_HOME/ustui/profiles.toml`` may add profiles, or layer on a shipped
+one by naming it: its settings override the shipped ones key by key, its device
+presets come before the shipped ones (replacing those of the same name), and its
+``tags``, when given, replace the shipped list. So a user file that holds only
+``[[dvt.devices]]`` keeps every later update of the shipped ``dvt``.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -50,7 +53,7 @@ PIXEL_TEXT_POLICIES = ("mask-identifying", "mask-all", "flag", "off")
 FRAME_KINDS = ("any", "single", "multi")
 TEMPLATE_FIELDS = {"subject", "study", "series", "index", "tags"}
 # Keys the TUI reserves for its own actions; tag hotkeys may not take them.
-RESERVED_KEYS = set("jkamvsxieq?[] ")
+RESERVED_KEYS = set("jkamvsxieq?[] .JKtT")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
@@ -154,7 +157,9 @@ class Profile:
     tags: tuple[TagField, ...] = ()
     devices: tuple[DevicePreset, ...] = ()
     source: Path | None = None
-    """The file this profile was read from."""
+    """The last file that defines or layers on this profile."""
+    layers: tuple[Path, ...] = ()
+    """Every file that contributed to it, in the order they were layered."""
 
     @property
     def required_tags(self) -> tuple[str, ...]:
@@ -212,15 +217,34 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def load_profiles() -> dict[str, Profile]:
-    """All profiles by name, the user's file overriding the shipped one."""
-    profiles: dict[str, Profile] = {}
+    """All profiles by name, the user's file layered on the shipped one."""
+    tables: dict[str, dict[str, Any]] = {}
+    layers: dict[str, list[Path]] = {}
     for path in profile_files():
         problems = check_file(path)
         if problems:
             raise ProfileError(problems[0], source=str(path))
         for name, table in _read_toml(path).items():
-            profiles[name] = _parse_profile(name, table, path)
-    return profiles
+            tables[name] = layer_profile(tables[name], table) if name in tables else table
+            layers.setdefault(name, []).append(path)
+    return {
+        name: replace(_parse_profile(name, table, layers[name][-1]), layers=tuple(layers[name]))
+        for name, table in tables.items()
+    }
+
+
+def layer_profile(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """The profile table ``override`` layered on ``base`` (see the module docstring)."""
+    merged = dict(base)
+    for key, value in override.items():
+        if key == "devices":
+            names = {d.get("name") for d in value}
+            merged[key] = [*value, *(d for d in base.get(key, []) if d.get("name") not in names)]
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = {**base[key], **value}
+        else:
+            merged[key] = value
+    return merged
 
 
 def get_profile(name: str | None = None) -> Profile:
@@ -478,18 +502,18 @@ def _check_device(device: dict[str, Any]) -> list[str]:
 
 
 def save_device_preset(profile: Profile, preset: DevicePreset) -> Path:
-    """Add ``preset`` to ``profile`` (replacing one of the same name) and write the file.
+    """Add ``preset`` to ``profile`` in the user's profile file (replacing one of the same
+    name) and return that file.
 
-    The shipped file is never modified: the profile is copied to the user's file
-    first. The rest of the file is kept as it was read; the write is atomic.
+    Only the preset is written: for a shipped profile the user's file holds an
+    override that layers on it (see the module docstring), so later updates of the
+    shipped profile still apply. The shipped file is never modified; the rest of the
+    user's file is kept as it was read; the write is atomic.
     """
-    target = profile.source if profile.source and profile.source != shipped_file() else None
-    if target is None or not os.access(target, os.W_OK):
-        target = user_file()
+    target = user_file()
     data = _read_toml(target) if target.is_file() else {}
-    if profile.name not in data:
-        data[profile.name] = _read_toml(shipped_file()).get(profile.name, {})
-    devices = [d for d in data[profile.name].get("devices", []) if d.get("name") != preset.name]
+    table = data.setdefault(profile.name, {})
+    devices = [d for d in table.get("devices", []) if d.get("name") != preset.name]
     entry: dict[str, Any] = {"name": preset.name, "crop": preset.crop.as_list()}
     if preset.masks:
         entry["masks"] = [m.as_list() for m in preset.masks]
@@ -498,7 +522,6 @@ def save_device_preset(profile: Profile, preset: DevicePreset) -> Path:
         if value is not None:
             entry[key] = value
     entry["frames"] = preset.frames
-    devices.append(entry)
-    data[profile.name]["devices"] = devices
+    table["devices"] = [entry, *devices]
     write_atomic(target, tomli_w.dumps(data).encode())
     return target

@@ -14,9 +14,10 @@ from ustui.core.profiles import get_profile
 from ustui.core.session import Session
 from ustui.tui import partial_updates
 from ustui.tui.config import Settings, load_settings
+from ustui.tui.keymap import keymap_problems
 from ustui.tui.model import Workspace
 from ustui.tui.screens.help import HelpScreen
-from ustui.tui.screens.review import ReviewScreen, tag_bindings
+from ustui.tui.screens.review import ReviewScreen, review_bindings
 
 
 class UstuiApp(App[int]):
@@ -34,8 +35,14 @@ class UstuiApp(App[int]):
         self.handle_hangup = False
         """Set by run_app: save and exit on SIGHUP/SIGTERM (a dropped SSH link)."""
 
+    def review_bindings(self) -> list[Binding]:
+        """Every binding of the review screen, the profile's tag keys included."""
+        return review_bindings(self.workspace.profile)
+
     def on_mount(self) -> None:
         self.set_keymap(self.settings.keymap)
+        for problem in keymap_problems(self.review_bindings(), self.settings.keymap):
+            self.notify(f"config.toml {problem}", severity="warning", timeout=15)
         if self.handle_hangup:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGHUP, signal.SIGTERM):
@@ -46,8 +53,7 @@ class UstuiApp(App[int]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            bindings = [*ReviewScreen.BINDINGS, *tag_bindings(self.workspace.profile)]
-            shown = list(Binding.make_bindings(bindings))
+            shown = self.review_bindings()
             self.push_screen(HelpScreen(shown, self.workspace.profile, self._keymap))
 
     async def action_quit(self) -> None:

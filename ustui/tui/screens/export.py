@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -18,14 +19,17 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, ProgressBar, Static
+from textual.timer import Timer
+from textual.widgets import Input, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from ustui.core.errors import UstuiError
 from ustui.core.export import ExportRequest, ExportResult, run_export
 from ustui.core.verify import VerifyReport, verify_export
+from ustui.tui.eta import Eta
 from ustui.tui.messages import ExportFinished, ExportProgressed
 from ustui.tui.model import Workspace, missing_tags
+from ustui.tui.widgets.key_bar import KeyBar
 
 #: Files at which the export starts using worker processes (they cost a second to start).
 PARALLEL_FROM = 8
@@ -80,20 +84,30 @@ def plan_text(plan: Plan) -> Group:
     return Group(head, _skip_table(plan.skipped)) if plan.skipped else Group(head)
 
 
-def result_text(result: ExportResult, report: VerifyReport | None) -> Group:
+def outcome_text(result: ExportResult) -> Text:
+    """The one line that says how the export ended (shown at the top)."""
+    if result.out is None:
+        return Text("Nothing could be exported.", style="bold red")
+    return Text(f"Exported {len(result.exported)} file(s) to {result.out}", style="bold green")
+
+
+def result_text(
+    result: ExportResult, report: VerifyReport | None, not_searched: Sequence[str] = ()
+) -> Group:
+    """What the export wrote, what it did not (once, with reasons) and the verification;
+    ``not_searched`` are inputs that could not be searched at all."""
     parts: list[Table | Text] = []
     head = Text()
-    if result.out is None:
-        head.append("Nothing could be exported.", style="bold red")
-    else:
-        head.append(f"Exported {len(result.exported)} file(s) to {result.out}", style="bold green")
-        head.append("\nwith manifest.csv and manifest.json at its root.")
+    if result.out is not None:
+        head.append("manifest.csv and manifest.json are at the root of the ZIP.")
     if result.crosswalk:
         head.append(f"\nRe-identification crosswalk (keep it safe): {result.crosswalk}")
     parts.append(head)
-    if result.skipped:
-        parts.append(Text(f"\nNot exported ({len(result.skipped)}):", style="bold yellow"))
-        parts.append(_skip_table([(s.label, s.reason) for s in result.skipped]))
+    skipped = [(p, "could not be searched") for p in not_searched]
+    skipped += [(s.label, s.reason) for s in result.skipped]
+    if skipped:
+        parts.append(Text(f"\nNot exported ({len(skipped)}):", style="bold yellow"))
+        parts.append(_skip_table(skipped))
     if report is not None:
         verdict = Text("\nVerification: ")
         if report.leaks:
@@ -115,8 +129,10 @@ def result_text(result: ExportResult, report: VerifyReport | None) -> Group:
             for leak in report.leaks[:50]:
                 table.add_row(leak.where, leak.source)
             parts.append(table)
+        listed = tuple(f"{label}:" for label, _ in skipped)
         for problem in report.problems:
-            parts.append(Text(f"not checked: {problem}", style="yellow"))
+            if not str(problem).startswith(listed):  # a skipped input is listed once, above
+                parts.append(Text(f"not checked: {problem}", style="yellow"))
     parts.append(Text("\nescape: back to the files", style="dim"))
     return Group(*parts)
 
@@ -138,21 +154,27 @@ class ExportScreen(Screen[None]):
         self.error: str | None = None
         self._replace: Path | None = None
         """A destination that exists and that the user was warned about once."""
+        self.cancelling = False
+        self._eta = Eta()
+        self._ticker: Timer | None = None
+        self._counted: tuple[int, int, str] = (0, 0, "")
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="export-body"):
             yield Static(Text("Export", style="bold"), id="export-title")
+            yield Static(id="export-outcome")
             yield Static("Destination (enter starts the export):", classes="label")
             yield Input(str(default_destination()), id="destination")
             yield Static(plan_text(self.plan), id="plan")
-            yield ProgressBar(id="export-progress", show_eta=True)
+            yield ProgressBar(id="export-progress", show_eta=False)
             yield Static(id="export-count")
             yield Static(id="export-result")
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#export-body").border_title = f"profile {self.workspace.profile.name}"
         self.query_one("#export-progress").display = False
+        self.query_one("#export-outcome").display = False  # until an export starts
         self.query_one("#destination", Input).focus()
 
     @on(Input.Submitted, "#destination")
@@ -185,6 +207,14 @@ class ExportScreen(Screen[None]):
         bar.display = True
         bar.update(total=len(files), progress=0)
         self.query_one("#export-result", Static).update("")
+        outcome = self.query_one("#export-outcome", Static)
+        outcome.update(Text("Exporting…", style="bold"))
+        outcome.display = True
+        self.cancelling = False
+        self.app.clear_notifications()  # a toast of an earlier attempt would mislead
+        self._eta = Eta()
+        self._count(0, len(files), "")
+        self._ticker = self.set_interval(0.5, self._tick)
         self._export(request, list(ws.paths))
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
@@ -213,28 +243,52 @@ class ExportScreen(Screen[None]):
         self.query_one("#export-progress", ProgressBar).update(
             total=progress.total, progress=progress.done
         )
-        label = f"  ·  {progress.label}" if progress.label else ""
+        self._eta.update(progress.done, progress.total)
+        self._count(progress.done, progress.total, progress.label)
+
+    def _count(self, done: int, total: int, label: str) -> None:
+        self._counted = (done, total, label)
+        where = f"  ·  {label}" if label else ""
         self.query_one("#export-count", Static).update(
-            f"{progress.done} / {progress.total} files{label}"
+            f"{done} / {total} files  ·  {self._eta.text()}{where}"
         )
+
+    def _tick(self) -> None:
+        if self.running:
+            self._count(*self._counted)
 
     def on_export_finished(self, message: ExportFinished) -> None:
         self.running = False
+        if self._ticker is not None:
+            self._ticker.stop()
         self.result, self.report, self.error = message.result, message.report, message.error
         destination = self.query_one("#destination", Input)
         destination.disabled = False
         destination.focus()
+        outcome = self.query_one("#export-outcome", Static)
         result_widget = self.query_one("#export-result", Static)
         if message.result is None:
-            result_widget.update(Text(f"Export failed: {message.error}", style="bold red"))
+            if self.cancelling:
+                line = Text("Export cancelled: nothing was written.", style="bold yellow")
+                self.notify("export cancelled: nothing was written", severity="warning")
+            else:
+                line = Text(f"Export failed: {message.error}", style="bold red")
+                self.notify(f"export failed: {message.error}", severity="error", timeout=15)
+            outcome.update(line)
+            self.query_one("#export-count", Static).update("")
+            self.query_one("#export-progress").display = False
             return
+        outcome.update(outcome_text(message.result))
+        # The result lists what was not exported: the plan above would repeat it.
+        self.query_one("#plan").display = False
         self.query_one("#export-count", Static).update(
             "verified" if message.report is not None else ""
         )
-        result_widget.update(result_text(message.result, message.report))
+        result_widget.update(result_text(message.result, message.report, self.workspace.problems))
 
     def action_back(self) -> None:
         if self.running:
+            self.cancelling = True
             self.workers.cancel_group(self, "export")
             self.notify("cancelling the export…")
             return

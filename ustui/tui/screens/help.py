@@ -14,6 +14,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from ustui.core.profiles import Profile
+from ustui.tui.keymap import keymap_problems, lost_keys
+
+#: Terminals at least this wide get the section and binding-id columns too.
+WIDE_HELP = 90
 
 #: Help sections by binding-id prefix, in the order shown.
 SECTIONS = (
@@ -25,6 +29,7 @@ SECTIONS = (
     ("view", "View"),
     ("export", "Export"),
     ("app", "App"),
+    ("tags", "Tagging"),
     ("tag", "Tags (from the profile)"),
 )
 
@@ -36,23 +41,35 @@ NOTES = (
     "A crop found automatically is drawn dim until you change it or press a to accept it.",
     "When every required tag of a file is set, the cursor moves to the next file that needs work. "
     "Pressing a tag's key again clears it.",
+    ". gives this file the tags of the previous tagged file, then moves on. J / K pick this file "
+    "and move down / up picking the next: the next tag key tags every picked file at once "
+    "(escape unpicks).",
+    "i shows the header; there d puts beside each value what the export writes and why "
+    "(the PS3.15 table row and the profile option); long values wrap; escape closes.",
 )
 
 
 def key_rows(
     bindings: Iterable[Binding], keymap: Mapping[str, str], display: Mapping[str, str]
 ) -> list[tuple[str, str, str, str]]:
-    """(section, keys, description, id) per binding id, with the keymap applied."""
+    """(section, keys, description, id) per binding id, with the keymap applied; a key the
+    keymap gave to another action is listed there only, and said to be taken here."""
+    bindings = list(bindings)
+    lost = lost_keys(bindings, keymap)
     rows: dict[str, tuple[str, list[str], str]] = {}
     for binding in bindings:
         if binding.id is None:
             continue
-        keys = keymap.get(binding.id, binding.key).split(",")
+        keys = [k.strip() for k in keymap.get(binding.id, binding.key).split(",")]
         section = binding.id.split(".", 1)[0]
-        _, shown, _ = rows.setdefault(binding.id, (section, [], binding.description))
+        taken = [display.get(k, k) for k in lost.get(binding.id, [])]
+        description = binding.description
+        if taken:
+            description += f" (lost {', '.join(taken)} to your keymap)"
+        _, shown, _ = rows.setdefault(binding.id, (section, [], description))
         for key in keys:
-            label = display.get(key.strip(), key.strip())
-            if label not in shown:
+            label = display.get(key, key)
+            if label not in shown and key not in lost.get(binding.id, []):
                 shown.append(label)
     order = {prefix: n for n, (prefix, _) in enumerate(SECTIONS)}
     titles = dict(SECTIONS)
@@ -81,6 +98,11 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body") as body:
             body.border_title = "keys — escape closes"
+            problems = keymap_problems(self._bindings_shown, self._keymap)
+            if problems:
+                warning = Text("Your config.toml keymap has problems:\n", style="bold red")
+                warning.append("\n".join(problems), style="red")
+                yield Static(warning, id="help-problems")
             yield Static(self._table(), id="help-keys")
             yield Static(self._notes(), id="help-notes")
 
@@ -93,14 +115,25 @@ class HelpScreen(ModalScreen[None]):
         return key_rows(self._bindings_shown, self._keymap, display)
 
     def _table(self) -> Table:
+        """Sections, keys, actions and ids; a narrow terminal keeps keys and actions
+        (sections become heading rows, the ids are left out)."""
+        wide = self.app.size.width >= WIDE_HELP
         table = Table(box=None, pad_edge=False, expand=True, show_header=True)
-        table.add_column("", style="bold")
+        if wide:
+            table.add_column("", style="bold")
         table.add_column("key", style="bold cyan", no_wrap=True)
-        table.add_column("action")
-        table.add_column("id (for \\[keymap])", style="dim", no_wrap=True)
+        table.add_column("action", ratio=1, overflow="fold")
+        if wide:
+            table.add_column("id (for \\[keymap])", style="dim", no_wrap=True)
         last = None
         for section, shown, description, binding_id in self.rows():
-            table.add_row(section if section != last else "", shown, description, binding_id)
+            keys = shown or "(none)"
+            if wide:
+                table.add_row(section if section != last else "", keys, description, binding_id)
+            else:
+                if section != last:
+                    table.add_row("", Text(section, style="bold underline"))
+                table.add_row(keys, description)
             last = section
         return table
 

@@ -7,7 +7,6 @@ frames happen in workers that post messages back (see ``ustui.tui.loading``).
 from __future__ import annotations
 
 import queue
-import re
 from typing import ClassVar
 
 import numpy as np
@@ -19,7 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, ProgressBar
+from textual.widgets import ProgressBar
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ustui.core.boxes import Box
@@ -27,11 +26,12 @@ from ustui.core.cropping import CropChoice
 from ustui.core.errors import UstuiError
 from ustui.core.inputs import InputFile, discover
 from ustui.core.pixel_text import TextScan
-from ustui.core.profiles import DevicePreset, Profile, get_profile, save_device_preset
+from ustui.core.profiles import DevicePreset, Profile, get_profile, save_device_preset, user_file
 from ustui.core.text_reader import MISSING_NOTICE
-from ustui.tui import loading
+from ustui.tui import layout, loading, presets, tagging
 from ustui.tui.commands import FileCommands
 from ustui.tui.editing import Handle, cycle, new_mask, nudge
+from ustui.tui.inspecting import header_fates
 from ustui.tui.messages import (
     FileFailed,
     FileOpened,
@@ -41,10 +41,14 @@ from ustui.tui.messages import (
     TextRead,
 )
 from ustui.tui.model import Entry, Status, Workspace, effective_crop, missing_tags
+from ustui.tui.screens.confirm import ConfirmScreen
 from ustui.tui.screens.export import ExportScreen
+from ustui.tui.screens.too_small import TooSmallScreen
+from ustui.tui.status_text import SOURCE_NAMES, status_text, summary_text
 from ustui.tui.text_review import TextBox, describe, text_boxes, toggled
-from ustui.tui.widgets.file_list import MARK_STYLES, FileList
+from ustui.tui.widgets.file_list import FileList
 from ustui.tui.widgets.inspector import Inspector
+from ustui.tui.widgets.key_bar import KeyBar
 from ustui.tui.widgets.preview import Boxes, Preview
 from ustui.tui.widgets.tag_panel import TagPanel
 from ustui.tui.widgets.text_view import TextView
@@ -70,6 +74,11 @@ def tag_bindings(profile: Profile) -> list[Binding]:
     ]
 
 
+def review_bindings(profile: Profile) -> list[Binding]:
+    """Every binding of the review screen with ``profile``'s tag keys (help, keymap checks)."""
+    return list(Binding.make_bindings([*ReviewScreen.BINDINGS, *tag_bindings(profile)]))
+
+
 class ReviewScreen(Screen[None]):
     """Files on the left, the frame with its boxes in the middle, zoom and tags on the right.
 
@@ -80,11 +89,31 @@ class ReviewScreen(Screen[None]):
     AUTO_FOCUS = ""
     COMMANDS = Screen.COMMANDS | {FileCommands}
 
+    #: Shown bindings come first, in the order the footer shows them (the most used
+    #: first; what does not fit is behind ``? more``).
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "step_file(1)", "next file", id="file.next"),
+        Binding("k", "step_file(-1)", "previous file", id="file.previous"),
+        Binding("e", "open_export", "open the export screen", id="export.open"),
+        Binding("x", "toggle_exclude", "exclude / include the file", id="file.exclude"),
+        Binding("a", "auto_crop", "auto crop", id="crop.auto"),
+        Binding(
+            "full_stop", "repeat_tags", "same tags as the previous tagged file", id="tags.repeat"
+        ),
+        Binding("tab", "cycle_handle(1)", "next handle", id="handle.next"),
+        Binding("m", "add_mask", "add a mask", id="mask.add"),
+        Binding("v", "toggle_export_view", "export view", id="view.export"),
+        Binding("t", "next_text", "next text found in the image", id="text.next"),
+        Binding("i", "toggle_inspector", "header inspector", id="view.inspector"),
+        Binding("J", "pick(1)", "pick this file and the next", id="tags.pick_next"),
+        Binding("s", "save_preset", "save the crop as device preset", id="crop.save_preset"),
+        Binding("space", "play", "play / pause", id="frame.play"),
         Binding("question_mark", "app.help", "help", id="app.help"),
         Binding("q", "app.quit", "quit", id="app.quit"),
-        Binding("j", "step_file(1)", "next file", id="file.next"),
-        Binding("k", "step_file(-1)", "prev file", id="file.previous"),
+        Binding(
+            "K", "pick(-1)", "pick this file and the previous", show=False, id="tags.pick_previous"
+        ),
+        Binding("T", "toggle_text", "mask / unmask that text", show=False, id="text.toggle"),
         Binding("up", "nudge(0, -1)", "move up", show=False, id="crop.up"),
         Binding("down", "nudge(0, 1)", "move down", show=False, id="crop.down"),
         Binding("left", "nudge(-1, 0)", "move left", show=False, id="crop.left"),
@@ -93,25 +122,34 @@ class ReviewScreen(Screen[None]):
         Binding("shift+down", "nudge(0, 1, True)", "down 10", show=False, id="crop.down_fast"),
         Binding("shift+left", "nudge(-1, 0, True)", "left 10", show=False, id="crop.left_fast"),
         Binding("shift+right", "nudge(1, 0, True)", "right 10", show=False, id="crop.right_fast"),
-        Binding("tab", "cycle_handle(1)", "handle", id="handle.next"),
         Binding("shift+tab", "cycle_handle(-1)", "prev handle", show=False, id="handle.previous"),
-        Binding("escape", "select_crop", "back to the crop", show=False, id="handle.crop"),
+        Binding(
+            "escape", "select_crop", "unpick files / back to the crop", show=False, id="handle.crop"
+        ),
         Binding(
             "left_square_bracket", "step_frame(-1)", "prev frame", show=False, id="frame.previous"
         ),
         Binding("right_square_bracket", "step_frame(1)", "next frame", show=False, id="frame.next"),
-        Binding("space", "play", "play", id="frame.play"),
-        Binding("a", "auto_crop", "auto crop", id="crop.auto"),
-        Binding("m", "add_mask", "mask", id="mask.add"),
         Binding("delete,backspace", "delete_mask", "delete mask", show=False, id="mask.delete"),
-        Binding("v", "toggle_export_view", "export view", id="view.export"),
-        Binding("t", "next_text", "text", id="text.next"),
-        Binding("T", "toggle_text", "mask text", show=False, id="text.toggle"),
-        Binding("s", "save_preset", "save preset", show=False, id="crop.save_preset"),
-        Binding("x", "toggle_exclude", "exclude", id="file.exclude"),
-        Binding("i", "toggle_inspector", "inspector", show=False, id="view.inspector"),
-        Binding("e", "open_export", "export", id="export.open"),
     ]
+
+    #: Short words for the footer (the help shows the descriptions).
+    KEY_LABELS: ClassVar[dict[str, str]] = {
+        "file.next": "next",
+        "file.previous": "prev",
+        "export.open": "export",
+        "file.exclude": "exclude",
+        "crop.auto": "auto",
+        "tags.repeat": "same tags",
+        "handle.next": "handle",
+        "mask.add": "mask",
+        "view.export": "view",
+        "text.next": "text",
+        "view.inspector": "header",
+        "tags.pick_next": "pick",
+        "crop.save_preset": "preset",
+        "frame.play": "play",
+    }
 
     def __init__(self, workspace: Workspace, protocol: str) -> None:
         super().__init__()
@@ -143,6 +181,8 @@ class ReviewScreen(Screen[None]):
         """The crop of the last reading that came back."""
         self._text_selected: int | None = None
         self._text_timer: Timer | None = None
+        self.picked = tagging.Picked()
+        """Files picked (J/K) to be tagged together."""
         for binding in Binding.make_bindings(tag_bindings(workspace.profile)):
             self._bindings._add_binding(binding)
 
@@ -162,7 +202,7 @@ class ReviewScreen(Screen[None]):
                 yield TextView(id="zoom-label")
                 yield TagPanel(id="tags")
             yield Inspector(id="inspector")
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#zoom", ZoomView).border_title = "zoom"
@@ -173,7 +213,13 @@ class ReviewScreen(Screen[None]):
         self._find_files(self.workspace.paths)
 
     def on_resize(self) -> None:
-        self.set_class(self.size.width < 120, "-narrow")
+        width, height = self.size
+        for name, applies in layout.size_classes(width, height).items():
+            self.set_class(applies, name)
+        if layout.too_small(width, height) and self.app.screen is self:
+            self.app.push_screen(TooSmallScreen())
+        self._summary()
+        self._status_line()
 
     # --- workers ------------------------------------------------------------------
 
@@ -311,7 +357,7 @@ class ReviewScreen(Screen[None]):
         self.query_one("#preview", Preview).show_message(f"cannot show this file: {message.reason}")
         self._file_changed()
 
-    def on_file_list_picked(self, message: FileList.Picked) -> None:
+    def on_file_list_clicked(self, message: FileList.Clicked) -> None:
         self.open_file(message.index)
 
     def open_file(self, index: int) -> None:
@@ -374,8 +420,26 @@ class ReviewScreen(Screen[None]):
             self._show_boxes()
 
     def action_select_crop(self) -> None:
+        if self.picked:
+            self.picked.clear()
+            self._show_picked()
+            return
         self.handle = Handle()
         self._show_boxes()
+
+    def action_pick(self, step: int) -> None:
+        """Pick this file and the next (J) or previous (K) one, to tag them together."""
+        count = len(self.workspace.entries)
+        if self.index < 0 or count < 2:
+            return
+        following = (self.index + step) % count
+        self.picked.extend_to(self.index, following)
+        self._open(following, 0)
+        self._show_picked()
+
+    def _show_picked(self) -> None:
+        self.query_one("#files", FileList).show_picked(self.picked.indices)
+        self._status_line()
 
     def action_auto_crop(self) -> None:
         current = self._editable()
@@ -391,7 +455,7 @@ class ReviewScreen(Screen[None]):
         decision.masks = list(choice.masks)
         self.handle = Handle()
         self._decided()
-        self.notify(f"crop from {_SOURCE_NAMES[entry.info.auto.source]}", timeout=3)
+        self.notify(f"crop from {SOURCE_NAMES[entry.info.auto.source]}", timeout=3)
 
     def action_add_mask(self) -> None:
         current = self._editable()
@@ -479,16 +543,43 @@ class ReviewScreen(Screen[None]):
         if self.index < 0:
             return
         ws = self.workspace
-        decision = ws.decision(self.index)
-        was_missing = bool(missing_tags(decision, ws.profile))
-        if decision.tags.get(name) == value:
-            del decision.tags[name]  # the same key again clears the tag
-        else:
-            decision.tags[name] = value
-        self._decided()
-        status, reason = ws.status(self.index)
-        if not (was_missing and not missing_tags(decision, ws.profile)):
+        indices = self.picked.with_current(self.index)
+        was_missing = bool(missing_tags(ws.peek(self.index), ws.profile))
+        tagging.apply_tag(ws, indices, name, value)
+        self._tagged(indices, was_missing)
+
+    def action_repeat_tags(self) -> None:
+        """Give this file (and the picked ones) the tags of the previous tagged file."""
+        if self.index < 0:
             return
+        ws = self.workspace
+        source = tagging.previous_tagged(ws, self.index)
+        if source is None:
+            self.notify("no earlier file has tags yet")
+            return
+        was_missing = bool(missing_tags(ws.peek(self.index), ws.profile))
+        indices = [i for i in self.picked.with_current(self.index) if i != source]
+        for index in indices:
+            tagging.copy_tags(ws, source, index)
+        self._tagged(indices, was_missing, always_advance=True)
+
+    def _tagged(
+        self, indices: list[int], was_missing: bool, *, always_advance: bool = False
+    ) -> None:
+        """Tags changed on ``indices``: save, show, and once the current file is complete,
+        move on to the next file that needs work."""
+        ws = self.workspace
+        self.workspace.session.save()
+        files = self.query_one("#files", FileList)
+        for index in indices:
+            files.update_entry(index, ws.entries[index], *ws.refresh(index))
+        self._file_changed()
+        status, reason = ws.status(self.index)
+        if missing_tags(ws.peek(self.index), ws.profile) or not (was_missing or always_advance):
+            return
+        if self.picked:  # the picked files are tagged: the next file starts a new pick
+            self.picked.clear()
+            self._show_picked()
         if status is Status.READY:
             following = ws.next_needing_work(self.index)
             if following is None:
@@ -503,22 +594,21 @@ class ReviewScreen(Screen[None]):
         if current is None:
             return
         entry, choice = current
-        info = entry.info
-        assert info is not None
+        assert entry.info is not None
         ws = self.workspace
-        frames = "multi" if info.frames > 1 else "single"
-        described = f"{info.manufacturer} {info.model} {info.columns}x{info.rows} {frames}"
-        name = re.sub(r"[^A-Za-z0-9_.+-]+", "-", described).strip("-")
-        preset = DevicePreset(
-            name=name or "device",
-            crop=choice.box,
-            masks=tuple(choice.masks),
-            manufacturer=info.manufacturer or None,
-            model=info.model or None,
-            rows=info.rows,
-            columns=info.columns,
-            frames=frames,
-        )
+        preset = presets.preset_from(entry.info, choice)
+        question = presets.preset_question(preset, ws.profile.name, user_file())
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._save_preset(preset)
+            else:
+                self.notify("preset not saved")
+
+        self.app.push_screen(ConfirmScreen("save device preset?", question), answered)
+
+    def _save_preset(self, preset: DevicePreset) -> None:
+        ws = self.workspace
         try:
             path = save_device_preset(ws.profile, preset)
             ws.profile = get_profile(ws.profile.name)
@@ -536,6 +626,13 @@ class ReviewScreen(Screen[None]):
         self._show_inspector()
         inspector = self.query_one("#inspector", Inspector)
         self.set_focus(inspector if self.has_class("-inspecting") else None)
+
+    def on_inspector_closed(self) -> None:
+        if self.has_class("-inspecting"):
+            self.action_toggle_inspector()
+
+    def on_inspector_deid_toggled(self) -> None:
+        self._show_inspector()
 
     def action_open_export(self) -> None:
         self._stop()
@@ -562,7 +659,9 @@ class ReviewScreen(Screen[None]):
         ws = self.workspace
         self._stop()
         self.index = index
-        self.frame, self.frame_count = frame, 1
+        self.frame = frame
+        info = ws.entries[index].info
+        self.frame_count = info.frames if info is not None else 1
         self.handle = Handle()
         self._rgb, self._header, self._opened = None, None, None
         self._text, self._text_selected = None, None
@@ -654,59 +753,53 @@ class ReviewScreen(Screen[None]):
         self._status_line()
 
     def _status_line(self) -> None:
-        """Three lines under the frame: file and frame; status; crop, masks and encoding."""
-        line = Text()
-        if self.index >= 0:
-            ws = self.workspace
-            entry = ws.entries[self.index]
-            status, reason = ws.status(self.index)
-            line.append(entry.name, style="bold")
-            line.append(f"  frame {self.frame + 1}/{self.frame_count}")
-            if self.playing:
-                line.append(" ▶", style="bold green")
-            if self.query_one("#preview", Preview).export_mode:
-                line.append("  EXPORT VIEW", style="bold reverse")
-            line.append(f"\n{status.value} {reason}\n", style=MARK_STYLES[status])
-            choice = effective_crop(entry, ws.peek(self.index))
-            if choice is not None and not entry.problem:
-                box = choice.box
-                line.append(f"crop {box.as_list()} ({_SOURCE_NAMES[choice.source]})")
-                if choice.masks:
-                    line.append(f"  {len(choice.masks)} mask(s)")
-                if self._text is not None:
-                    reviewed = ws.peek(self.index).text_masks is not None
-                    line.append(f"  {describe(self._text_boxes(), reviewed)}")
-            if entry.info:
-                info = entry.info
-                line.append(f"  {info.columns}x{info.rows} {info.transfer_syntax}", style="dim")
+        """Three lines under the frame: file and frame; status; crop (or the tag keys)."""
+        if self.index < 0:
+            self.query_one("#status-line", TextView).show(Text())
+            return
+        ws = self.workspace
+        entry = ws.entries[self.index]
+        width = self.size.width
+        line = status_text(
+            workspace=ws,
+            index=self.index,
+            frame=self.frame,
+            frame_count=self.frame_count,
+            playing=self.playing,
+            export_view=self.query_one("#preview", Preview).export_mode,
+            picked=len(self.picked.indices),
+            show_position=layout.files_folded(width),
+            show_tags=layout.tags_folded(width),
+            choice=effective_crop(entry, ws.peek(self.index)),
+            text_found=None
+            if self._text is None
+            else describe(self._text_boxes(), ws.peek(self.index).text_masks is not None),
+        )
         self.query_one("#status-line", TextView).show(line)
 
     def _summary(self) -> None:
-        ws = self.workspace
-        counts = ws.counts()
-        text = Text.assemble(("ustui", "bold"), f"  profile {ws.profile.name}  ·  ")
-        text.append(f"{len(ws.entries)} files: ")
-        parts = [
-            (Status.READY, "ready"),
-            (Status.NEEDS_TAGS, "need tags"),
-            (Status.NEEDS_CROP, "need crop"),
-            (Status.EXCLUDED, "excluded"),
-            (Status.UNSUPPORTED, "unsupported"),
-        ]
-        text.append(
-            "  ".join(f"{counts[s]} {s.value} {label}" for s, label in parts if counts[s])
-            or "searching…"
-        )
-        if self._headers is not None and self._progress:
-            text.append(f"  ·  {self._progress}", style="dim")
+        progress = self._progress if self._headers is not None else ""
+        text = summary_text(self.workspace, progress, self.size.width)
         self.query_one("#summary", TextView).show(text)
 
     def _show_inspector(self) -> None:
         if not self.has_class("-inspecting"):
             return
+        inspector = self.query_one("#inspector", Inspector)
         name = self.workspace.entries[self.index].name if self.index >= 0 else ""
-        title = f"{name}: original header" if self._header else f"{name}: header not read yet"
-        self.query_one("#inspector", Inspector).show(self._header, title)
+        if self._header is None:
+            inspector.show(None, f"{name}: header not read yet")
+            return
+        if not inspector.deid_view:
+            inspector.show(self._header, f"{name}: original header")
+            return
+        try:
+            fates = header_fates(self.workspace, self.index, self._header)
+        except (UstuiError, OSError) as exc:
+            self.notify(f"cannot de-identify this header: {exc}", severity="error")
+            inspector.show(self._header, f"{name}: original header")
+            return
+        inspector.show(self._header, f"{name}: original → what the export writes", fates)
 
     def _next_cine_frame(self) -> None:
         if not self._waiting:
@@ -721,12 +814,3 @@ class ReviewScreen(Screen[None]):
             self.playing = False
             self._status_line()
         self._waiting = False
-
-
-_SOURCE_NAMES = {
-    "session": "yours",
-    "preset": "device preset",
-    "regions": "ultrasound regions",
-    "analysis": "image analysis",
-    "full": "whole image",
-}

@@ -11,7 +11,8 @@ from ustui.tui.widgets.text_view import TextView
 
 def tag_text(profile: Profile, decision: FileDecision | None, width: int = 80) -> Text:
     """Each field's name (``*`` when required, yellow while missing), then its values as
-    ``key value`` pairs filled into lines of ``width`` cells, the chosen one highlighted."""
+    ``key value`` pairs filled into lines of ``width`` cells; the chosen one is marked ✓
+    (not only by its colour)."""
     text = Text()
     if not profile.tags:
         text.append(f"profile {profile.name} has no tags", style="dim")
@@ -30,7 +31,8 @@ def tag_text(profile: Profile, decision: FileDecision | None, width: int = 80) -
                 text.append("\n")
                 used = 0
             picked = chosen.get(field.name) == value
-            text.append(f" {key}", style="reverse bold green" if picked else "bold cyan")
+            text.append("✓" if picked else " ", style="bold green")
+            text.append(key, style="reverse bold green" if picked else "bold cyan")
             text.append(f" {value} ", style="reverse bold green" if picked else "")
             used += pair
     return text

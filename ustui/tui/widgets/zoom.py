@@ -149,5 +149,5 @@ def zoom_label(boxes: Boxes) -> str:
         "bottom": f"bottom y={box.bottom}",
         "left": f"left x={box.left}",
         "right": f"right x={box.right}",
-    }.get(handle.part, f"{box.left},{box.top} {box.width}x{box.height}")
+    }.get(handle.part, "whole box")  # its corners are in the status line
     return f"{'mask ' + str(handle.target) if handle.is_mask else 'crop'} {where}"

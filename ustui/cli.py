@@ -39,7 +39,7 @@ class ExitCode(IntEnum):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
-        print(f"ustui: error: {message}", file=sys.stderr)
+        _error(f"error: {message}")
         raise SystemExit(ExitCode.USAGE)
 
 
@@ -127,11 +127,11 @@ def _main(args_list: list[str]) -> int:
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else ExitCode.USAGE
     except UstuiError as exc:
-        print(f"ustui: {exc}", file=sys.stderr)
+        _error(str(exc))
         return ExitCode.USAGE
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"ustui: {where}{exc.strerror or type(exc).__name__}", file=sys.stderr)
+        _error(f"{where}{exc.strerror or type(exc).__name__}")
         return ExitCode.PROBLEMS
     except KeyboardInterrupt as exc:
         print("ustui: interrupted", file=sys.stderr)
@@ -176,7 +176,26 @@ def run() -> None:
     sys.exit(main())
 
 
+def _error(message: str) -> None:
+    """One line on stderr, names from the inputs escaped (see ustui.core.printable)."""
+    from ustui.core.printable import printable
+
+    print(f"ustui: {printable(message)}", file=sys.stderr)
+
+
 def _open_ui(paths: list[str], profile: str | None, image_protocol: str | None) -> int:
+    missing = [p for p in paths if not os.path.lexists(p)]
+    if missing:
+        _error(f"{missing[0]}: no such file or folder")
+        return ExitCode.USAGE
+    # Textual reads keys from stdin and draws on stderr; without a terminal it would
+    # wait for keys forever (from cron, or with stdin from /dev/null).
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        _error(
+            "the terminal UI needs a terminal; for batch work use: "
+            "ustui export PATH ... --out OUT.zip"
+        )
+        return ExitCode.USAGE
     from ustui.tui.app import run_app
 
     return run_app(paths, profile=profile, image_protocol=image_protocol)
@@ -186,14 +205,15 @@ def _demo(args: argparse.Namespace) -> int:
     from ustui.core.demo import write_demo_exam
 
     folder = write_demo_exam((args.dir or Path("ustui-demo")).resolve())
-    print(f"ustui: demo exam (synthetic, fake PHI) written to {folder}", file=sys.stderr)
+    _error(f"demo exam (synthetic, fake PHI) written to {folder}")
     if not sys.stdin.isatty() or not sys.stdout.isatty():
-        print(f"ustui: not a terminal; open it with: ustui {folder}", file=sys.stderr)
+        _error(f"not a terminal; open it with: ustui {folder}")
         return ExitCode.OK
     return _open_ui([str(folder)], args.profile or "dvt", args.image_protocol)
 
 
 def _export(args: argparse.Namespace) -> int:
+    from ustui.core.destination import destination_problem
     from ustui.core.errors import UstuiError
     from ustui.core.export import ExportRequest, run_export
     from ustui.core.inputs import discover
@@ -206,9 +226,13 @@ def _export(args: argparse.Namespace) -> int:
         _parser().error("--out must name a .zip file")
     profile = get_profile(args.profile)
     found = discover(args.paths)
+    problem = destination_problem(args.out, found.files, args.paths)
+    if problem:
+        _error(f"--out {args.out} {problem}")
+        return ExitCode.USAGE
     session = Session.load(args.paths)
     if session.notice:
-        print(f"ustui: {session.notice}", file=sys.stderr)
+        _error(session.notice)
     request = ExportRequest(
         inputs=found.files,
         profile=profile,
@@ -222,9 +246,10 @@ def _export(args: argparse.Namespace) -> int:
         with _stop_on_signals():
             result = run_export(request)
     except UstuiError as exc:
-        print(f"ustui: {exc}", file=sys.stderr)
+        _error(str(exc))
         return ExitCode.NOTHING
     skipped = [(p.source or "", p.reason) for p in found.problems]
+    ignored = [(p.source or "", p.reason) for p in found.ignored]
     skipped += [(s.label, s.reason) for s in result.skipped]
     if args.json:
         summary: dict[str, Any] = {
@@ -241,21 +266,34 @@ def _export(args: argparse.Namespace) -> int:
                 for e in result.exported
             ],
             "skipped": [{"input": label, "reason": reason} for label, reason in skipped],
+            "ignored": [{"input": label, "reason": reason} for label, reason in ignored],
             "crosswalk": str(result.crosswalk) if result.crosswalk else None,
         }
         print(json.dumps(summary, indent=1))
     else:
-        _print_export_table(result, skipped, profile.name, args.out)
+        _print_export_table(result, skipped, ignored, profile.name, args.out)
     if not result.exported:
         return ExitCode.NOTHING
     return ExitCode.PROBLEMS if skipped else ExitCode.OK
 
 
 def _print_export_table(
-    result: Any, skipped: list[tuple[str, str]], profile: str, out: Path
+    result: Any,
+    skipped: list[tuple[str, str]],
+    ignored: list[tuple[str, str]],
+    profile: str,
+    out: Path,
 ) -> None:
+    from ustui.core.inputs import ignored_summary
+    from ustui.core.printable import printable
+
     rows = [
-        (e.label, e.path_in_zip, e.row.crop_source, "lossy" if e.row.lossy else "lossless")
+        (
+            printable(e.label),
+            printable(e.path_in_zip),
+            e.row.crop_source,
+            "lossy" if e.row.lossy else "lossless",
+        )
         for e in result.exported
     ]
     if rows:
@@ -266,11 +304,13 @@ def _print_export_table(
     if skipped:
         print(f"Skipped {len(skipped)} file(s):")
         for label, reason in skipped:
-            print(f"  {label}: {reason}")
+            print(printable(f"  {label}: {reason}"))
+    if ignored:
+        print(ignored_summary(ignored))
     if result.out:
-        print(f"Wrote {out}")
+        print(printable(f"Wrote {out}"))
     if result.crosswalk:
-        print(f"Crosswalk (keep it safe): {result.crosswalk}")
+        print(printable(f"Crosswalk (keep it safe): {result.crosswalk}"))
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -293,12 +333,14 @@ def _verify(args: argparse.Namespace) -> int:
             )
         )
     else:
+        from ustui.core.printable import printable
+
         for problem in report.problems:
-            print(f"ustui: not searched: {problem}", file=sys.stderr)
+            _error(f"not searched: {problem}")
         for member in report.unreadable:
-            print(f"UNREADABLE  {member}: damaged, so it could not be searched")
+            print(printable(f"UNREADABLE  {member}: damaged, so it could not be searched"))
         for leak in report.leaks:
-            print(f"LEAK  {leak.where}  <- {leak.source}")
+            print(printable(f"LEAK  {leak.where}  <- {leak.source}"))
         verdict = f"{len(report.leaks)} leak(s)" if report.leaks else "no leaks"
         if report.unreadable:
             verdict += f", {len(report.unreadable)} member(s) unreadable"

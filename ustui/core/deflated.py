@@ -12,9 +12,10 @@ import struct
 import tempfile
 import zlib
 from io import BytesIO
-from typing import IO, BinaryIO, cast
+from typing import IO, cast
 
 from pydicom.dataset import FileMetaDataset
+from pydicom.filebase import DicomFileLike
 from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
@@ -54,7 +55,7 @@ def inflate_if_deflated(stream: IO[bytes], size: int, label: str) -> tuple[IO[by
     out = cast(IO[bytes], tempfile.SpooledTemporaryFile(max_size=_IN_MEMORY))  # noqa: SIM115
     try:
         out.write(head)
-        write_file_meta_info(cast(BinaryIO, out), meta, enforce_standard=False)
+        write_file_meta_info(DicomFileLike(out), meta, enforce_standard=False)
         _inflate(stream, out, label)
         new_size = out.tell()
         out.seek(0)

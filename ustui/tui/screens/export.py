@@ -21,8 +21,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, ProgressBar, Static
 from textual.worker import get_current_worker
 
+from ustui.core.destination import destination_problem
 from ustui.core.errors import UstuiError
 from ustui.core.export import ExportRequest, ExportResult, run_export
+from ustui.core.printable import printable
 from ustui.core.verify import VerifyReport, verify_export
 from ustui.tui.messages import ExportFinished, ExportProgressed
 from ustui.tui.model import Workspace, missing_tags
@@ -52,10 +54,13 @@ def plan_export(workspace: Workspace) -> Plan:
     for index, entry in enumerate(workspace.entries):
         decision = workspace.peek(index)
         missing = missing_tags(decision, workspace.profile)
-        if decision.excluded:
-            skipped.append((entry.file.label, "excluded by the user"))
-        elif entry.problem:
+        copy_of = workspace.duplicate_of(index)
+        if entry.problem and not decision.excluded:
             skipped.append((entry.file.label, entry.problem))
+        elif copy_of:
+            skipped.append((entry.file.label, f"duplicate of {copy_of}"))
+        elif decision.excluded:
+            skipped.append((entry.file.label, "excluded by the user"))
         elif missing:
             skipped.append((entry.file.label, f"missing required tags: {', '.join(missing)}"))
         else:
@@ -68,7 +73,7 @@ def _skip_table(skipped: list[tuple[str, str]]) -> Table:
     table.add_column(style="bold", overflow="fold")
     table.add_column(style="yellow", overflow="fold")
     for label, reason in skipped:
-        table.add_row(label, reason)
+        table.add_row(printable(label), printable(reason))
     return table
 
 
@@ -86,10 +91,13 @@ def result_text(result: ExportResult, report: VerifyReport | None) -> Group:
     if result.out is None:
         head.append("Nothing could be exported.", style="bold red")
     else:
-        head.append(f"Exported {len(result.exported)} file(s) to {result.out}", style="bold green")
+        head.append(
+            printable(f"Exported {len(result.exported)} file(s) to {result.out}"),
+            style="bold green",
+        )
         head.append("\nwith manifest.csv and manifest.json at its root.")
     if result.crosswalk:
-        head.append(f"\nRe-identification crosswalk (keep it safe): {result.crosswalk}")
+        head.append(printable(f"\nRe-identification crosswalk (keep it safe): {result.crosswalk}"))
     parts.append(head)
     if result.skipped:
         parts.append(Text(f"\nNot exported ({len(result.skipped)}):", style="bold yellow"))
@@ -113,10 +121,10 @@ def result_text(result: ExportResult, report: VerifyReport | None) -> Group:
             table.add_column("where in the export", overflow="fold")
             table.add_column("from", overflow="fold")
             for leak in report.leaks[:50]:
-                table.add_row(leak.where, leak.source)
+                table.add_row(printable(leak.where), printable(leak.source))
             parts.append(table)
         for problem in report.problems:
-            parts.append(Text(f"not checked: {problem}", style="yellow"))
+            parts.append(Text(printable(f"not checked: {problem}"), style="yellow"))
     parts.append(Text("\nescape: back to the files", style="dim"))
     return Group(*parts)
 
@@ -165,13 +173,21 @@ class ExportScreen(Screen[None]):
             return
         if out.suffix.lower() != ".zip":
             out = out.with_name(out.name + ".zip")
-        if out.exists() and self._replace != out:
-            self._replace = out
-            self.notify(f"{out} exists: press enter again to replace it", severity="warning")
-            return
-        self._replace = None
         ws = self.workspace
         files = [e.file for e in ws.entries]
+        problem = destination_problem(out, files, ws.paths)
+        if problem:
+            self.notify(printable(f"{out} {problem}"), severity="error", markup=False)
+            return
+        if out.exists() and self._replace != out:
+            self._replace = out
+            self.notify(
+                printable(f"{out} exists: press enter again to replace it"),
+                severity="warning",
+                markup=False,
+            )
+            return
+        self._replace = None
         request = ExportRequest(
             inputs=files,
             profile=ws.profile,
@@ -213,7 +229,7 @@ class ExportScreen(Screen[None]):
         self.query_one("#export-progress", ProgressBar).update(
             total=progress.total, progress=progress.done
         )
-        label = f"  ·  {progress.label}" if progress.label else ""
+        label = f"  ·  {printable(progress.label)}" if progress.label else ""
         self.query_one("#export-count", Static).update(
             f"{progress.done} / {progress.total} files{label}"
         )
@@ -226,7 +242,9 @@ class ExportScreen(Screen[None]):
         destination.focus()
         result_widget = self.query_one("#export-result", Static)
         if message.result is None:
-            result_widget.update(Text(f"Export failed: {message.error}", style="bold red"))
+            result_widget.update(
+                Text(printable(f"Export failed: {message.error}"), style="bold red")
+            )
             return
         self.query_one("#export-count", Static).update(
             "verified" if message.report is not None else ""

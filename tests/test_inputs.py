@@ -6,7 +6,6 @@ from pathlib import Path
 
 from ustui.core.inputs import MAX_RATIO, discover
 
-
 #: What a Part 10 file starts with: enough for the search to take it for DICOM.
 PART10 = bytes(128) + b"DICM"
 

@@ -115,13 +115,15 @@ def names(screen: ReviewScreen) -> list[str]:
 
 @pilot_test
 async def test_unsupported_file_is_listed_with_its_reason(exam: str) -> None:
+    # notes.txt, met in the folder, is not DICOM: ignored, not listed.
+    (Path(exam) / "IMG5.dcm").write_bytes((Path(exam) / "IMG1.dcm").read_bytes()[:700])
     app = make_app([exam], profile="dvt")
     async with app.run_test(size=SIZE) as pilot:
         screen = await settle(pilot)
-        assert names(screen) == ["IMG1.dcm", "IMG2.dcm", "IMG3.dcm", "IMG4.dcm", "notes.txt"]
+        assert names(screen) == ["IMG1.dcm", "IMG2.dcm", "IMG3.dcm", "IMG4.dcm", "IMG5.dcm"]
         status, reason = screen.workspace.status(4)
         assert status is Status.UNSUPPORTED
-        assert "not a DICOM file" in reason
+        assert reason.startswith("truncated")
         needs = (Status.NEEDS_TAGS, "needs site, side, purpose")
         assert [screen.workspace.status(i) for i in range(4)] == [needs] * 4
 
@@ -255,7 +257,7 @@ async def test_the_whole_exam_is_reviewed_tagged_and_exported(
         assert screen.index == 3
         await pilot.press("5", "r", "d")
         await settle(pilot)
-        assert [ws.status(i)[0] for i in range(5)] == [Status.READY] * 4 + [Status.UNSUPPORTED]
+        assert [ws.status(i)[0] for i in range(len(ws.entries))] == [Status.READY] * 4
         expected_crop = Box(regions.left + 3, regions.top, regions.right, regions.bottom)
         assert ws.decision(0).crop == expected_crop
         mask = ws.decision(0).masks[0]
@@ -265,7 +267,7 @@ async def test_the_whole_exam_is_reviewed_tagged_and_exported(
         export = app.screen
         assert isinstance(export, ExportScreen)
         assert len(export.plan.exported) == 4
-        assert export.plan.skipped == [("exam/notes.txt", "not a DICOM file")]
+        assert export.plan.skipped == []  # notes.txt is ignored, not an input
         out = tmp_path / "out.zip"
         export.query_one("#destination").value = str(out)  # type: ignore[attr-defined]
         await pilot.press("enter")
@@ -276,7 +278,7 @@ async def test_the_whole_exam_is_reviewed_tagged_and_exported(
         assert export.error is None
         assert export.result is not None and export.report is not None
         assert len(export.result.exported) == 4
-        assert [s.label for s in export.result.skipped] == ["exam/notes.txt"]
+        assert export.result.skipped == []
         assert export.report.leaks == []
         first = export.result
         await pilot.press("enter")  # the destination exists now: a warning first

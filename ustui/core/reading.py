@@ -430,7 +430,9 @@ def _locate_pixel_data(stream: IO[bytes], header: Dataset, size: int, label: str
     if not head:
         if "Rows" in header:
             # It describes its pixels, then stops where they should start.
-            raise Unsupported("truncated file: no pixel data after the image attributes", source=label)
+            raise Unsupported(
+                "truncated file: no pixel data after the image attributes", source=label
+            )
         # A header that ends cleanly: a complete file of a kind without pixels.
         raise Unsupported("no pixel data", source=label)
     group, element = struct.unpack(order + "HH", head[:4])

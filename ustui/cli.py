@@ -78,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="time the export pipeline on synthetic exams")
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--quick", action="store_true", help="fewer, smaller runs")
+    bench.add_argument(
+        "--files",
+        type=int,
+        metavar="N",
+        help="only measure the peak memory of exporting N small files (e.g. 10000)",
+    )
 
     profiles = sub.add_parser("profiles", help="list, show or check profiles")
     profiles.add_argument("action", nargs="?", default="list", choices=("list", "show", "check"))
@@ -354,7 +360,9 @@ def _verify(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from ustui.core.bench import run_bench
 
-    return run_bench(as_json=args.json, quick=args.quick)
+    if args.files is not None and args.files < 1:
+        _parser().error("--files must be at least 1")
+    return run_bench(as_json=args.json, quick=args.quick, files=args.files)
 
 
 def _profiles(args: argparse.Namespace) -> int:

@@ -193,6 +193,10 @@ def parse_file(stream: IO[bytes], *, size: int, label: str) -> tuple[Dataset, Pi
 def read_failure(exc: BaseException) -> str:
     """The reason for a failed read of an input's bytes: the system's words, or a
     damaged ZIP member (a bad CRC, a corrupt or cut deflate stream)."""
+    if isinstance(exc, zlib.error):
+        return "cannot read: the ZIP member is damaged (corrupt compressed data)"
+    if isinstance(exc, EOFError) and _is_damaged_member(exc):
+        return "cannot read: the ZIP member is damaged (its compressed data end early)"
     if _is_damaged_member(exc):
         return f"cannot read: the ZIP member is damaged ({type(exc).__name__})"
     if isinstance(exc, OSError):

@@ -3,21 +3,16 @@ terminal; every skip reason says what really happened (issue 12)."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import hashlib
 import io
 import json
 import os
-import pty
 import shutil
 import signal
 import struct
 import subprocess
 import sys
-import termios
-import threading
 import zipfile
 from pathlib import Path
 
@@ -28,12 +23,13 @@ from conftest import real_files
 from hostile import dicom_bytes, insert_before_pixels, nested_sequences, small_image
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pty_session import signal_on_pty
 from pydicom.encaps import encapsulate, generate_frames
 from pydicom.filereader import data_element_generator
 from pydicom.fileset import FileSet
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 from test_robustness import assert_no_traceback, export, exported_count, skipped_lines
-from test_tui import SIZE, _cursor, pilot_test, settle, wait_for
+from test_tui import SIZE, _cursor, pilot_test, settle
 from test_tui import write_exam as write_ui_exam
 
 from ustui.cli import main
@@ -71,6 +67,14 @@ def _zip_of(folder: Path, archive: Path) -> Path:
         for path in sorted(folder.iterdir()):
             zf.write(path, path.name)
     return archive
+
+
+@pytest.fixture
+def ui_exam(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The UI tests' exam as the relative path "exam" (labels then name no tmp folder)."""
+    monkeypatch.chdir(tmp_path)
+    write_ui_exam(tmp_path / "exam")
+    return "exam"
 
 
 def _digest(path: Path) -> str:
@@ -132,11 +136,8 @@ def test_run_export_itself_refuses_an_input_as_destination(tmp_path: Path) -> No
 
 
 @pilot_test
-async def test_the_export_screen_refuses_an_input_as_destination(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    archive = _zip_of(write_ui_exam(tmp_path / "exam"), tmp_path / "exam.zip")
+async def test_the_export_screen_refuses_an_input_as_destination(ui_exam: str) -> None:
+    archive = _zip_of(Path(ui_exam), Path("exam.zip")).resolve()
     before = _digest(archive)
     app = make_app(["exam.zip"], profile="dvt")
     async with app.run_test(size=SIZE) as pilot:
@@ -246,11 +247,8 @@ def test_an_excluded_instance_stays_excluded_in_its_copies(tmp_path: Path) -> No
 
 
 @pilot_test
-async def test_the_ui_marks_copies_and_leaves_them_out(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    exam = write_ui_exam(tmp_path / "exam")
+async def test_the_ui_marks_copies_and_leaves_them_out(ui_exam: str) -> None:
+    exam = Path(ui_exam)
     (exam / "sub").mkdir()
     shutil.copy(exam / "IMG1.dcm", exam / "sub" / "IMG1-copy.dcm")
     app = make_app(["exam"], profile="dvt")
@@ -332,11 +330,8 @@ def test_printable_escapes_what_acts_on_a_terminal() -> None:
 
 
 @pilot_test
-async def test_the_ui_shows_hostile_names_escaped_and_never_as_markup(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    exam = write_ui_exam(tmp_path / "exam")
+async def test_the_ui_shows_hostile_names_escaped_and_never_as_markup(ui_exam: str) -> None:
+    exam = Path(ui_exam)
     os.rename(exam / "IMG1.dcm", exam / "IMG\x1b[2J\nA.dcm")
     os.rename(exam / "IMG2.dcm", exam / "[bold]B.dcm")
     app = make_app(["exam", "gone\x1b[2J[/b]"], profile="dvt")
@@ -386,49 +381,15 @@ def test_a_missing_path_exits_2_before_any_ui(tmp_path: Path) -> None:
     assert run.stderr == "ustui: /does/not/exist: no such file or folder\n"
 
 
-def test_sigterm_in_the_ui_saves_the_session_and_exits_143(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_sigterm_in_the_ui_saves_the_session_and_exits_143(ui_exam: str) -> None:
     """The app on a real pseudo-terminal, started as users do (through the CLI)."""
-    monkeypatch.chdir(tmp_path)
-    write_ui_exam(tmp_path / "exam")
-    env = _env(TERM="xterm-256color")
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: ustui on the pty
-        os.execve(
-            sys.executable,
-            [
-                sys.executable,
-                "-m",
-                "ustui",
-                "exam",
-                "--profile",
-                "dvt",
-                "--image-protocol",
-                "halfcell",
-            ],
-            env,
-        )
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
-    output = bytearray()
-
-    def drain() -> None:
-        with contextlib.suppress(OSError):
-            while chunk := os.read(fd, 65536):
-                output.extend(chunk)
-
-    threading.Thread(target=drain, daemon=True).start()
-    session = Session.load(["exam"]).path
-    try:
-        wait_for(lambda: b"IMG1.dcm" in output and _cursor(session).endswith("IMG1.dcm"))
-        os.write(fd, b"j")
-        wait_for(lambda: _cursor(session).endswith("IMG2.dcm"))
-        os.kill(pid, signal.SIGTERM)
-        _, status = os.waitpid(pid, 0)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        os.close(fd)
+    code = (
+        "import sys\n"
+        "from ustui.cli import main\n"
+        "sys.exit(main(['exam', '--profile', 'dvt', '--image-protocol', 'halfcell']))\n"
+    )
+    session = Session.load([ui_exam]).path
+    status = signal_on_pty(code, _env(TERM="xterm-256color"), session, signal.SIGTERM, _cursor)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 143
     assert _cursor(session).endswith("IMG2.dcm")
 

@@ -4,18 +4,10 @@ tagged and exported with the keyboard alone; resuming after a crash; keymaps."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import functools
 import json
 import os
-import pty
 import signal
-import struct
-import sys
-import termios
-import threading
-import time
 import tomllib
 import zipfile
 from collections.abc import Callable, Coroutine
@@ -26,6 +18,7 @@ import numpy as np
 import pydicom
 import pytest
 from conftest import real_files
+from pty_session import signal_on_pty
 from pydicom.uid import generate_uid
 from textual.pilot import Pilot
 
@@ -508,31 +501,8 @@ def test_a_dropped_ssh_link_saves_and_exits(exam: str) -> None:
         "from ustui.tui.app import run_app\n"
         "sys.exit(run_app(['exam'], profile='dvt', image_protocol='halfcell'))\n"
     )
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the app on the pty
-        os.execve(sys.executable, [sys.executable, "-c", code], env)
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
-    output = bytearray()
-
-    def drain() -> None:  # the app blocks if nobody reads the terminal
-        with contextlib.suppress(OSError):
-            while chunk := os.read(fd, 65536):
-                output.extend(chunk)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
     session = Session.load([exam]).path
-    try:
-        wait_for(lambda: b"IMG1.dcm" in output and session.exists())
-        wait_for(lambda: _cursor(session).endswith("IMG1.dcm"))
-        os.write(fd, b"j")
-        wait_for(lambda: _cursor(session).endswith("IMG2.dcm"))
-        os.kill(pid, signal.SIGHUP)
-        _, status = os.waitpid(pid, 0)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        os.close(fd)
+    status = signal_on_pty(code, env, session, signal.SIGHUP, _cursor)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     assert _cursor(session).endswith("IMG2.dcm")
 
@@ -542,14 +512,6 @@ def _cursor(session: Path) -> str:
         return str(json.loads(session.read_text()).get("cursor_file") or "")
     except (OSError, ValueError):
         return ""
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
 
 
 # --- snapshots (halfcell, synthetic data only) --------------------------------------

@@ -21,6 +21,21 @@ from ustui.core.regions import region_boxes
 
 #: Files that must be skipped, with the words their reason must contain.
 EXPECTED_SKIPS = {"jpegxl_27frame.dcm": "no decoder"}
+
+
+def copies() -> dict[str, str]:
+    """Real files that hold the same instance (SOP Instance UID) as an earlier one, each
+    with that first file's name: the same image in other encodings, exported once."""
+    first: dict[str, str] = {}
+    found: dict[str, str] = {}
+    for path in real_files():
+        uid = str(dcmread(path, stop_before_pixels=True, force=True).SOPInstanceUID)
+        if uid in first:
+            found[path.name] = first[uid]
+        first.setdefault(uid, path.name)
+    return found
+
+
 LATERALITY_2C = (
     "Error - Missing attribute Type NC Conditional Element=<Laterality> Module=<GeneralSeries>"
 )
@@ -44,7 +59,7 @@ def test_every_real_file_is_exported_or_skipped_with_its_reason(real_export: Pat
     out = real_export
     with zipfile.ZipFile(out) as zf:
         manifest = json.loads(zf.read("manifest.json"))["files"]
-    assert len(manifest) == len(real_files()) - len(EXPECTED_SKIPS)
+    assert len(manifest) == len(real_files()) - len(EXPECTED_SKIPS) - len(copies())
 
 
 def _exported(out: Path) -> list[tuple[dict[str, object], bytes]]:
@@ -83,7 +98,10 @@ def test_cli_summary_names_each_skip(capsys: pytest.CaptureFixture[str], tmp_pat
     for name, words in EXPECTED_SKIPS.items():
         line = next(line for line in printed.splitlines() if name in line and "->" not in line)
         assert words in line
-    assert f"Exported {len(real_files()) - len(EXPECTED_SKIPS)} file(s)" in printed
+    for name, first in copies().items():
+        assert f"  {folder}/{name}: duplicate of {folder}/{first}" in printed.splitlines()
+    exported = len(real_files()) - len(EXPECTED_SKIPS) - len(copies())
+    assert f"Exported {exported} file(s)" in printed
 
 
 def _dciodvfy_errors(data: bytes, tmp: Path) -> set[str]:

@@ -6,8 +6,11 @@ from pathlib import Path
 
 from ustui.core.inputs import MAX_RATIO, discover
 
+#: What a Part 10 file starts with: enough for the search to take it for DICOM.
+PART10 = bytes(128) + b"DICM"
 
-def _touch(path: Path, data: bytes = b"x") -> Path:
+
+def _touch(path: Path, data: bytes = PART10) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
@@ -46,7 +49,7 @@ def test_symlink_loop_is_searched_once(tmp_path: Path) -> None:
 def test_zip_members_are_read_in_place_and_bad_ones_refused(tmp_path: Path) -> None:
     archive = tmp_path / "exam.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("study/IMG1.dcm", b"DICM-ish bytes")
+        zf.writestr("study/IMG1.dcm", PART10 + b"-ish bytes")
         zf.writestr("../evil.dcm", b"x")
         zf.writestr("/abs.dcm", b"x")
         zf.writestr("inner.zip", b"x")
@@ -54,8 +57,8 @@ def test_zip_members_are_read_in_place_and_bad_ones_refused(tmp_path: Path) -> N
     found = discover([archive])
     assert [f.member for f in found.files] == ["study/IMG1.dcm"]
     with found.files[0].open() as stream:
-        assert stream.read() == b"DICM-ish bytes"
-        stream.seek(0)
+        assert stream.read() == PART10 + b"-ish bytes"
+        stream.seek(128)
         assert stream.read(4) == b"DICM"
     reasons = sorted(p.reason for p in found.problems)
     assert len(reasons) == 4
@@ -67,5 +70,8 @@ def test_zip_members_are_read_in_place_and_bad_ones_refused(tmp_path: Path) -> N
 def test_corrupt_zip_is_a_problem_not_a_crash(tmp_path: Path) -> None:
     bad = _touch(tmp_path / "broken.zip", b"PK\x03\x04 not really a zip")
     found = discover([bad])
-    # Not recognised as an archive: offered as a plain file, rejected later by the reader.
-    assert [f.label for f in found.files] == [str(bad)]
+    # A ZIP's start without its central directory: cut short or damaged.
+    assert found.files == []
+    assert [(p.source, p.reason) for p in found.problems] == [
+        (str(bad), "truncated or damaged ZIP archive")
+    ]

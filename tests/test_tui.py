@@ -4,18 +4,10 @@ tagged and exported with the keyboard alone; resuming after a crash; keymaps."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import functools
 import json
 import os
-import pty
 import signal
-import struct
-import sys
-import termios
-import threading
-import time
 import tomllib
 import zipfile
 from collections.abc import Callable, Coroutine
@@ -26,6 +18,7 @@ import numpy as np
 import pydicom
 import pytest
 from conftest import real_files
+from pty_session import signal_on_pty
 from pydicom.uid import generate_uid
 from textual.pilot import Pilot
 
@@ -116,13 +109,15 @@ def names(screen: ReviewScreen) -> list[str]:
 
 @pilot_test
 async def test_unsupported_file_is_listed_with_its_reason(exam: str) -> None:
+    # notes.txt, met in the folder, is not DICOM: ignored, not listed.
+    (Path(exam) / "IMG5.dcm").write_bytes((Path(exam) / "IMG1.dcm").read_bytes()[:700])
     app = make_app([exam], profile="dvt")
     async with app.run_test(size=SIZE) as pilot:
         screen = await settle(pilot)
-        assert names(screen) == ["IMG1.dcm", "IMG2.dcm", "IMG3.dcm", "IMG4.dcm", "notes.txt"]
+        assert names(screen) == ["IMG1.dcm", "IMG2.dcm", "IMG3.dcm", "IMG4.dcm", "IMG5.dcm"]
         status, reason = screen.workspace.status(4)
         assert status is Status.UNSUPPORTED
-        assert "not a DICOM file" in reason
+        assert reason.startswith("truncated")
         needs = (Status.NEEDS_TAGS, "needs site, side, purpose")
         assert [screen.workspace.status(i) for i in range(4)] == [needs] * 4
 
@@ -256,7 +251,7 @@ async def test_the_whole_exam_is_reviewed_tagged_and_exported(
         assert screen.index == 3
         await pilot.press("5", "r", "d")
         await settle(pilot)
-        assert [ws.status(i)[0] for i in range(5)] == [Status.READY] * 4 + [Status.UNSUPPORTED]
+        assert [ws.status(i)[0] for i in range(len(ws.entries))] == [Status.READY] * 4
         expected_crop = Box(regions.left + 3, regions.top, regions.right, regions.bottom)
         assert ws.decision(0).crop == expected_crop
         mask = ws.decision(0).masks[0]
@@ -266,7 +261,7 @@ async def test_the_whole_exam_is_reviewed_tagged_and_exported(
         export = app.screen
         assert isinstance(export, ExportScreen)
         assert len(export.plan.exported) == 4
-        assert export.plan.skipped == [("exam/notes.txt", "not a DICOM file")]
+        assert export.plan.skipped == []  # notes.txt is ignored, not an input
         out = tmp_path / "out.zip"
         export.query_one("#destination").value = str(out)  # type: ignore[attr-defined]
         await pilot.press("enter")
@@ -277,7 +272,7 @@ async def test_the_whole_exam_is_reviewed_tagged_and_exported(
         assert export.error is None
         assert export.result is not None and export.report is not None
         assert len(export.result.exported) == 4
-        assert [s.label for s in export.result.skipped] == ["exam/notes.txt"]
+        assert export.result.skipped == []
         assert export.report.leaks == []
         first = export.result
         await pilot.press("enter")  # the destination exists now: a warning first
@@ -513,31 +508,8 @@ def test_a_dropped_ssh_link_saves_and_exits(exam: str) -> None:
         "from ustui.tui.app import run_app\n"
         "sys.exit(run_app(['exam'], profile='dvt', image_protocol='halfcell'))\n"
     )
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the app on the pty
-        os.execve(sys.executable, [sys.executable, "-c", code], env)
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
-    output = bytearray()
-
-    def drain() -> None:  # the app blocks if nobody reads the terminal
-        with contextlib.suppress(OSError):
-            while chunk := os.read(fd, 65536):
-                output.extend(chunk)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
     session = Session.load([exam]).path
-    try:
-        wait_for(lambda: b"IMG1.dcm" in output and session.exists())
-        wait_for(lambda: _cursor(session).endswith("IMG1.dcm"))
-        os.write(fd, b"j")
-        wait_for(lambda: _cursor(session).endswith("IMG2.dcm"))
-        os.kill(pid, signal.SIGHUP)
-        _, status = os.waitpid(pid, 0)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        os.close(fd)
+    status = signal_on_pty(code, env, session, signal.SIGHUP, _cursor)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     assert _cursor(session).endswith("IMG2.dcm")
 
@@ -547,14 +519,6 @@ def _cursor(session: Path) -> str:
         return str(json.loads(session.read_text()).get("cursor_file") or "")
     except (OSError, ValueError):
         return ""
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
 
 
 # --- snapshots (halfcell, synthetic data only) --------------------------------------

@@ -39,7 +39,7 @@ class ExitCode(IntEnum):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
-        print(f"ustui: error: {message}", file=sys.stderr)
+        _error(f"error: {message}")
         raise SystemExit(ExitCode.USAGE)
 
 
@@ -96,6 +96,12 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="time the export pipeline on synthetic exams")
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--quick", action="store_true", help="fewer, smaller runs")
+    bench.add_argument(
+        "--files",
+        type=int,
+        metavar="N",
+        help="only measure the peak memory of exporting N small files (e.g. 10000)",
+    )
 
     profiles = sub.add_parser("profiles", help="list, show or check profiles")
     profiles.add_argument("action", nargs="?", default="list", choices=("list", "show", "check"))
@@ -167,11 +173,11 @@ def _main(args_list: list[str]) -> int:
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else ExitCode.USAGE
     except UstuiError as exc:
-        print(f"ustui: {exc}", file=sys.stderr)
+        _error(str(exc))
         return ExitCode.USAGE
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"ustui: {where}{exc.strerror or type(exc).__name__}", file=sys.stderr)
+        _error(f"{where}{exc.strerror or type(exc).__name__}")
         return ExitCode.PROBLEMS
     except KeyboardInterrupt as exc:
         print("ustui: interrupted", file=sys.stderr)
@@ -216,7 +222,26 @@ def run() -> None:
     sys.exit(main())
 
 
+def _error(message: str) -> None:
+    """One line on stderr, names from the inputs escaped (see ustui.core.printable)."""
+    from ustui.core.printable import printable
+
+    print(f"ustui: {printable(message)}", file=sys.stderr)
+
+
 def _open_ui(paths: list[str], profile: str | None, image_protocol: str | None) -> int:
+    missing = [p for p in paths if not os.path.lexists(p)]
+    if missing:
+        _error(f"{missing[0]}: no such file or folder")
+        return ExitCode.USAGE
+    # Textual reads keys from stdin and draws on stderr; without a terminal it would
+    # wait for keys forever (from cron, or with stdin from /dev/null).
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        _error(
+            "the terminal UI needs a terminal; for batch work use: "
+            "ustui export PATH ... --out OUT.zip"
+        )
+        return ExitCode.USAGE
     from ustui.tui.app import run_app
 
     return run_app(paths, profile=profile, image_protocol=image_protocol)
@@ -226,15 +251,16 @@ def _demo(args: argparse.Namespace) -> int:
     from ustui.core.demo import write_demo_exam
 
     folder = write_demo_exam((args.dir or Path("ustui-demo")).resolve())
-    print(f"ustui: demo exam (synthetic, fake PHI) written to {folder}", file=sys.stderr)
+    _error(f"demo exam (synthetic, fake PHI) written to {folder}")
     if not sys.stdin.isatty() or not sys.stdout.isatty():
-        print(f"ustui: not a terminal; open it with: ustui {folder}", file=sys.stderr)
+        _error(f"not a terminal; open it with: ustui {folder}")
         return ExitCode.OK
     return _open_ui([str(folder)], args.profile or "dvt", args.image_protocol)
 
 
 def _export(args: argparse.Namespace) -> int:
     from ustui.core import text_reader
+    from ustui.core.destination import destination_problem
     from ustui.core.errors import UstuiError
     from ustui.core.export import ExportRequest, run_export
     from ustui.core.inputs import discover
@@ -247,11 +273,15 @@ def _export(args: argparse.Namespace) -> int:
         _parser().error("--out must name a .zip file")
     profile = get_profile(args.profile)
     found = discover(args.paths)
+    problem = destination_problem(args.out, found.files, args.paths)
+    if problem:
+        _error(f"--out {args.out} {problem}")
+        return ExitCode.USAGE
     session = Session.load(args.paths)
     if session.notice:
-        print(f"ustui: {session.notice}", file=sys.stderr)
+        _error(session.notice)
     if profile.export.pixel_text != "off" and not text_reader.available():
-        print(f"ustui: {text_reader.MISSING_NOTICE}", file=sys.stderr)
+        _error(text_reader.MISSING_NOTICE)
     request = ExportRequest(
         inputs=found.files,
         profile=profile,
@@ -265,9 +295,10 @@ def _export(args: argparse.Namespace) -> int:
         with _stop_on_signals():
             result = run_export(request)
     except UstuiError as exc:
-        print(f"ustui: {exc}", file=sys.stderr)
+        _error(str(exc))
         return ExitCode.NOTHING
     skipped = [(p.source or "", p.reason) for p in found.problems]
+    ignored = [(p.source or "", p.reason) for p in found.ignored]
     skipped += [(s.label, s.reason) for s in result.skipped]
     if args.json:
         summary: dict[str, Any] = {
@@ -286,21 +317,34 @@ def _export(args: argparse.Namespace) -> int:
                 for e in result.exported
             ],
             "skipped": [{"input": label, "reason": reason} for label, reason in skipped],
+            "ignored": [{"input": label, "reason": reason} for label, reason in ignored],
             "crosswalk": str(result.crosswalk) if result.crosswalk else None,
         }
         print(json.dumps(summary, indent=1))
     else:
-        _print_export_table(result, skipped, profile.name, args.out)
+        _print_export_table(result, skipped, ignored, profile.name, args.out)
     if not result.exported:
         return ExitCode.NOTHING
     return ExitCode.PROBLEMS if skipped else ExitCode.OK
 
 
 def _print_export_table(
-    result: Any, skipped: list[tuple[str, str]], profile: str, out: Path
+    result: Any,
+    skipped: list[tuple[str, str]],
+    ignored: list[tuple[str, str]],
+    profile: str,
+    out: Path,
 ) -> None:
+    from ustui.core.inputs import ignored_summary
+    from ustui.core.printable import printable
+
     rows = [
-        (e.label, e.path_in_zip, e.row.crop_source, "lossy" if e.row.lossy else "lossless")
+        (
+            printable(e.label),
+            printable(e.path_in_zip),
+            e.row.crop_source,
+            "lossy" if e.row.lossy else "lossless",
+        )
         for e in result.exported
     ]
     if rows:
@@ -311,14 +355,17 @@ def _print_export_table(
     if skipped:
         print(f"Skipped {len(skipped)} file(s):")
         for label, reason in skipped:
-            print(f"  {label}: {reason}")
+            print(printable(f"  {label}: {reason}"))
+    if ignored:
+        print(ignored_summary(ignored))
     if result.out:
-        print(f"Wrote {out}")
+        print(printable(f"Wrote {out}"))
     if result.crosswalk:
-        print(f"Crosswalk (keep it safe): {result.crosswalk}")
+        print(printable(f"Crosswalk (keep it safe): {result.crosswalk}"))
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from ustui.core.printable import printable
     from ustui.core.verify import Kind, verify_export
 
     report = verify_export(
@@ -328,11 +375,11 @@ def _verify(args: argparse.Namespace) -> int:
         print(json.dumps(report.as_json(), indent=1))
         return ExitCode.OK if report.passed else ExitCode.PROBLEMS
     for problem in report.problems:
-        print(f"ustui: not searched: {problem}", file=sys.stderr)
+        _error(f"not searched: {problem}")
     for finding in report.of(Kind.UNREADABLE, Kind.NOT_SEARCHED, Kind.MISMATCH):
-        print(f"{finding.kind}  {finding.where}: {finding.source}")
+        print(printable(f"{finding.kind}  {finding.where}: {finding.source}"))
     for finding in report.of(Kind.LEAK, Kind.UNCONFIRMED):
-        print(f"{finding.kind}  {finding.where}  <- {finding.source}")
+        print(printable(f"{finding.kind}  {finding.where}  <- {finding.source}"))
     counts = {kind: len(report.of(kind)) for kind in Kind}
     verdict = f"{counts[Kind.LEAK]} leak(s)" if counts[Kind.LEAK] else "no leaks"
     if counts[Kind.UNCONFIRMED]:
@@ -357,7 +404,9 @@ def _verify(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from ustui.core.bench import run_bench
 
-    return run_bench(as_json=args.json, quick=args.quick)
+    if args.files is not None and args.files < 1:
+        _parser().error("--files must be at least 1")
+    return run_bench(as_json=args.json, quick=args.quick, files=args.files)
 
 
 def _profiles(args: argparse.Namespace) -> int:

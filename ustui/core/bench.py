@@ -26,6 +26,7 @@ import numpy as np
 from pydicom import dcmread
 from pydicom.uid import UltrasoundMultiFrameImageStorage, generate_uid
 
+from ustui.core.bench_files import many_files_memory
 from ustui.core.boxes import Box
 from ustui.core.export import ExportRequest, run_export
 from ustui.core.frames import FrameReader
@@ -137,7 +138,7 @@ def measure_steps(folder: Path, kind: str, frames: int) -> Iterator[StepTimes]:
         sink = _NullSink()
         with FrameReader(source, header) as reader:
             plan = plan_pixels(header, crop, [mask], settings, reader=reader)
-            pixels = _timed(write_pixel_data, plan, reader, sink)
+            pixels = _timed(write_pixel_data, plan, reader, cast(BinaryIO, sink))
         compressed_domain = kind == "JPEG" and plan.compressed_domain
         if compressed_domain:  # no decoded pixels: cropping is the re-coding itself
             decode_cost = crop_mask = 0.0
@@ -293,8 +294,20 @@ def _write_big_rgb(path: Path, frames: int) -> None:
             f.write(rgb)
 
 
-def run_bench(*, as_json: bool, quick: bool) -> int:
-    """Run every measurement and print a table (or JSON); returns 0."""
+#: Small files exported by the default run to measure memory against the file count.
+MANY_FILES = 1000
+
+
+def run_bench(*, as_json: bool, quick: bool, files: int | None = None) -> int:
+    """Run every measurement and print a table (or JSON); returns 0.
+
+    With ``files``, measure only the peak memory of exporting that many small files.
+    """
+    if files is not None:
+        with tempfile.TemporaryDirectory(prefix="ustui-bench-") as tmp:
+            many = many_files_memory(Path(tmp), files=files, workers=2)
+        print(json.dumps({"many_files": many}, indent=1) if as_json else _many_line(many))
+        return 0
     frames = 10 if quick else 50
     results: dict[str, object] = {"machine": {"cpus": os.cpu_count()}, "frames_per_file": frames}
     with tempfile.TemporaryDirectory(prefix="ustui-bench-") as tmp:
@@ -312,6 +325,9 @@ def run_bench(*, as_json: bool, quick: bool) -> int:
         results["text"] = text_costs(folder, frames=frames)
         size, peak = peak_memory_mb(folder, megabytes=100 if quick else 1024)
         results["memory"] = {"input_mb": round(size), "peak_rss_mb": round(peak), "target_mb": 300}
+        results["many_files"] = many_files_memory(
+            folder, files=MANY_FILES // 5 if quick else MANY_FILES, workers=2
+        )
     if as_json:
         print(json.dumps(results, indent=1))
     else:
@@ -358,3 +374,15 @@ def _print_table(steps: list[StepTimes], results: dict[str, object]) -> None:
         )
     else:
         print("Burned-in text: no text reader installed")
+    many = results["many_files"]
+    assert isinstance(many, dict)
+    print(_many_line(many))
+
+
+def _many_line(many: dict[str, object]) -> str:
+    return (
+        f"Memory: exporting {many['files']} small files with {many['workers']} workers "
+        f"({many['seconds']} s) peaked at {many['main_peak_mb']} MB in the main process and "
+        f"{many['worker_peak_mb']} MB per worker, {many['total_peak_mb']} MB in all "
+        f"(target {many['target_mb']} MB for 10,000 files; ustui bench --files 10000)"
+    )

@@ -21,7 +21,7 @@ import tempfile
 import traceback
 import warnings
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
@@ -36,6 +36,7 @@ from ustui.core.burned_text import TextDecision, decide, kept_entries, scan_file
 from ustui.core.cropping import CropChoice, choose_crop
 from ustui.core.crosswalk import CrosswalkRow, write_crosswalk
 from ustui.core.deid import deidentify, identifying_values
+from ustui.core.destination import destination_problem
 from ustui.core.errors import UstuiError
 from ustui.core.frames import FrameReader
 from ustui.core.inputs import InputFile
@@ -77,6 +78,9 @@ class ExportProgress:
 class Skipped:
     label: str
     reason: str
+    claim: str | None = field(default=None, repr=False, compare=False)
+    """The original SOP Instance UID of a sound file left out by choice (excluded, not
+    tagged): it still holds its instance against later copies. Never shown."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,9 @@ def run_export(
     out = request.out.resolve()
     if out.is_dir():
         raise ExportFailed("is a folder; give a file name ending in .zip", source=str(request.out))
+    problem = destination_problem(out, request.inputs)
+    if problem:
+        raise ExportFailed(problem, source=str(request.out))
     if not out.parent.is_dir():
         raise ExportFailed("its folder does not exist", source=str(request.out))
     key = load_key(request.profile.deid.key_file)
@@ -168,10 +175,10 @@ def run_export(
             )
             for i, source in enumerate(request.inputs)
         ]
-        outcomes = list(_run_jobs(jobs, request.workers, progress, cancelled))
-        done = sorted((o for o in outcomes if isinstance(o, _Done)), key=lambda d: d.position)
+        outcomes = _drop_copies(_run_jobs(jobs, request.workers, progress, cancelled), request)
+        done = [o for o in outcomes if isinstance(o, _Done)]
         skipped = [o for o in outcomes if isinstance(o, Skipped)]
-        result = ExportResult(out=None, skipped=_in_input_order(skipped, request.inputs))
+        result = ExportResult(out=None, skipped=skipped)
         if not done:
             return result
         named = _name(_with_offsets(done), request.profile)
@@ -227,9 +234,32 @@ def _identity_only(header: Dataset) -> Dataset:
     return kept
 
 
-def _in_input_order(skipped: list[Skipped], inputs: Sequence[InputFile]) -> list[Skipped]:
-    order = {f.label: i for i, f in enumerate(inputs)}
-    return sorted(skipped, key=lambda s: order.get(s.label, len(order)))
+def _drop_copies(outcomes: Iterable[Outcome], request: ExportRequest) -> list[Outcome]:
+    """The outcomes in input order, each instance (SOP Instance UID) exported once.
+
+    The first sound file of an instance holds it, exported or left out by choice;
+    later copies are skipped as duplicates of it (their parts deleted). Files that
+    failed hold nothing, so a good copy after a truncated one is still exported.
+    """
+    order = {f.label: i for i, f in enumerate(request.inputs)}
+    ranked = sorted(
+        outcomes,
+        key=lambda o: o.position if isinstance(o, _Done) else order.get(o.label, len(order)),
+    )
+    first: dict[str, str] = {}
+    kept: list[Outcome] = []
+    for outcome in ranked:
+        label = outcome.source.label if isinstance(outcome, _Done) else outcome.label
+        uid = outcome.crosswalk.sop_instance_uid if isinstance(outcome, _Done) else outcome.claim
+        if uid and uid in first:
+            if isinstance(outcome, _Done):
+                outcome.part.unlink(missing_ok=True)
+            kept.append(Skipped(label, f"duplicate of {first[uid]}"))
+            continue
+        if uid:
+            first[uid] = label
+        kept.append(outcome)
+    return kept
 
 
 def _run_jobs(
@@ -297,14 +327,15 @@ def _process(job: _Job) -> Outcome:
     """One input file into one de-identified part file, or the reason it is skipped."""
     label = job.source.label
     decision = job.decision
-    if decision and decision.excluded:
-        return Skipped(label, "excluded by the user")
     tags = dict(decision.tags) if decision else {}
     missing = [t for t in job.profile.required_tags if not tags.get(t)]
     try:
         header = read_header(job.source)
+        claim = str(header.get("SOPInstanceUID", "")) or None
+        if decision and decision.excluded:
+            return Skipped(label, "excluded by the user", claim)
         if job.require_tags and missing:
-            return Skipped(label, f"missing required tags: {', '.join(missing)}")
+            return Skipped(label, f"missing required tags: {', '.join(missing)}", claim)
         with FrameReader(job.source, header) as reader:
             choice = choose_crop(header, job.profile, decision, reader=reader)
             text = _decide_text(job, header, reader, choice)
@@ -314,6 +345,8 @@ def _process(job: _Job) -> Outcome:
     except ExportFailed:
         raise
     except UstuiError as exc:
+        if decision and decision.excluded:
+            return Skipped(label, "excluded by the user")
         return Skipped(label, exc.reason)
     except Exception as exc:  # a bug must skip the file, never export it uncleaned
         # The traceback without the exception's text, which may quote values from the file.

@@ -19,6 +19,8 @@ import bisect
 import logging
 import struct
 import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass
 from io import BytesIO
 from types import TracebackType
@@ -40,12 +42,13 @@ from pydicom.uid import (
     JPEGLosslessSV1,
 )
 
-from ustui.core.errors import Unsupported
+from ustui.core.errors import Unsupported, UstuiError
 from ustui.core.inputs import InputFile
 from ustui.core.reading import (
     is_encapsulated,
-    open_input,
+    open_dataset,
     parse_file,
+    read_failure,
     transfer_syntax_name,
 )
 
@@ -69,6 +72,9 @@ _DEFINED_PHOTOMETRICS = {
     "YBR_RCT",
 }
 _ITEM = 0xFFFEE000
+_PIXELS_END_EARLY = "truncated file: the pixel data ends early"
+#: Longest codec message quoted in a reason.
+_MAX_MESSAGE = 200
 _SEQUENCE_END = 0xFFFEE0DD
 #: Codestream starts that open a new frame when fragments must be grouped by content.
 _FRAME_STARTS = (b"\xff\xd8", b"\xff\x4f", b"\x00\x00\x00\x0c")
@@ -246,11 +252,13 @@ class FrameReader:
         self.encapsulated = is_encapsulated(self.info.transfer_syntax)
         self._palette: np.ndarray | None = None
         self._frames: list[list[tuple[int, int]]] = []
-        self._stream = open_input(source)
+        self._complete = True
+        """False when encapsulated pixel data lack their closing delimiter (cut short?)."""
+        self._stream, size = open_dataset(source)
         try:
-            _, self._pixels = parse_file(self._stream, size=source.size, label=source.label)
+            _, self._pixels = parse_file(self._stream, size=size, label=source.label)
             if self.encapsulated:
-                self._frames = self._frame_table(source.size)
+                self._frames = self._frame_table(size)
             else:
                 self._check_native_length()
         except BaseException:
@@ -275,10 +283,13 @@ class FrameReader:
     # --- reading ------------------------------------------------------------------
 
     def _read(self, offset: int, length: int) -> bytes:
-        self._stream.seek(offset)
-        data = self._stream.read(length)
+        try:
+            self._stream.seek(offset)
+            data = self._stream.read(length)
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise UstuiError(read_failure(exc), source=self.label) from None
         if len(data) != length:
-            raise Unsupported("truncated file: the pixel data ends early", source=self.label)
+            raise Unsupported(_PIXELS_END_EARLY, source=self.label)
         return data
 
     @property
@@ -331,6 +342,9 @@ class FrameReader:
                 grouped.append([])
             grouped[-1].append(fragment)
         if len(grouped) != frames:
+            if not self._complete:
+                # Whole fragments, then the end of the file: the last frames are missing.
+                raise Unsupported(_PIXELS_END_EARLY, source=self.label)
             raise Unsupported(
                 f"cannot split the pixel data into {frames} frames", source=self.label
             )
@@ -340,24 +354,30 @@ class FrameReader:
         """Walk the items of encapsulated pixel data without reading their values."""
         pos = self._pixels.offset
         tag, bot_length = self._item_header(pos)
-        if tag != _ITEM or bot_length % 4 or pos + 8 + bot_length > size:
+        if tag != _ITEM or bot_length % 4:
             raise Unsupported("corrupt encapsulated pixel data", source=self.label)
+        if pos + 8 + bot_length > size:
+            raise Unsupported(_PIXELS_END_EARLY, source=self.label)
         bot = self._read(pos + 8, bot_length)
         offsets = list(struct.unpack(f"<{bot_length // 4}I", bot))
         pos += 8 + bot_length
         fragments: list[tuple[int, int]] = []
         starts: list[bytes] = []
-        while pos + 8 <= size:
+        self._complete = False
+        while pos < size:
             tag, length = self._item_header(pos)
             if tag == _SEQUENCE_END:
+                self._complete = True
                 break
             if tag != _ITEM:
                 raise Unsupported("corrupt encapsulated pixel data", source=self.label)
             if pos + 8 + length > size:
-                raise Unsupported("truncated file: the pixel data ends early", source=self.label)
+                raise Unsupported(_PIXELS_END_EARLY, source=self.label)
             fragments.append((pos + 8, length))
             starts.append(self._stream.read(min(length, 4)))
             pos += 8 + length
+        if not fragments and not self._complete:
+            raise Unsupported(_PIXELS_END_EARLY, source=self.label)
         return offsets, fragments, starts
 
     def _item_header(self, pos: int) -> tuple[int, int]:
@@ -406,12 +426,14 @@ class FrameReader:
                     arr, have = self._decode_pillow(self.encoded_frame(index))
                 else:
                     arr, have = self._decode_pydicom(self.encoded_frame(index))
-        except Unsupported:
+        except UstuiError:
             raise
         except Exception as exc:
             logger.debug("frame %d failed to decode: %s", index, type(exc).__name__)
+            if not self._complete:
+                raise Unsupported(_PIXELS_END_EARLY, source=self.label) from None
             raise Unsupported(
-                f"frame {index + 1} cannot be decoded ({type(exc).__name__})", source=self.label
+                f"frame {index + 1} cannot be decoded ({codec_message(exc)})", source=self.label
             ) from None
         return self._conform(arr, have, index)
 
@@ -499,6 +521,19 @@ class FrameReader:
         if self._palette is None:
             self._palette = palette_lut(self.header)
         return self._palette
+
+
+def codec_message(exc: Exception) -> str:
+    """What a codec said about a frame it could not decode, after the error's kind: its
+    own words (codecs describe the codestream, never header values), cut short. pydicom's
+    "raised by all available plugins:" is replaced by what each plugin said."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        lines = lines[1:]
+    words = "".join(c if c.isprintable() else " " for c in "; ".join(lines))
+    if len(words) > _MAX_MESSAGE:
+        words = words[: _MAX_MESSAGE - 1] + "…"
+    return f"{type(exc).__name__}: {words}" if words else type(exc).__name__
 
 
 def mask_unused_bits(arr: np.ndarray, bits_stored: int, *, signed: bool) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from ustui.core.errors import UstuiError
+from ustui.core.sniff import HEAD_BYTES, is_dicomdir, is_ustui_export, looks_like_dicom
 
 #: Members larger than this, once decompressed, are refused.
 MAX_MEMBER_BYTES = 8 * 1024**3
@@ -25,6 +26,7 @@ MAX_RATIO = 200
 _RATIO_FLOOR = 64 * 1024**2
 #: Compression methods Python's zipfile can read.
 _METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+EARLIER_EXPORT = "an earlier ustui export (its manifest says so): not exported again"
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,23 @@ class InputFile:
 
 @dataclass
 class Discovery:
-    """The files found under some paths, and the paths refused with reasons."""
+    """The files found under some paths, the paths refused with reasons, and the files
+    met while searching folders or archives that are not meant as inputs."""
 
     files: list[InputFile] = field(default_factory=list)
     problems: list[UstuiError] = field(default_factory=list)
+    ignored: list[UstuiError] = field(default_factory=list)
+    """Non-DICOM files, DICOMDIRs and earlier ustui exports met while searching: not
+    problems, only counted (a path named on its own is a problem instead)."""
+
+
+def ignored_summary(ignored: Sequence[tuple[str, str]]) -> str:
+    """One line counting the (label, reason) files met while searching that are not inputs."""
+    exports = sum(reason == EARLIER_EXPORT for _, reason in ignored)
+    others = len(ignored) - exports
+    parts = [f"{others} non-DICOM file(s)"] if others else []
+    parts += [f"{exports} earlier ustui export(s)"] if exports else []
+    return f"Ignored {' and '.join(parts)} found in folders (not exported)."
 
 
 def _natural_key(text: str) -> list[object]:
@@ -67,7 +82,7 @@ def discover(paths: Sequence[str | Path]) -> Discovery:
     found = Discovery()
     seen: set[str] = set()
     for raw in paths:
-        for item in _expand(Path(raw), str(raw), found):
+        for item in _expand(Path(raw), str(raw), found, walked=False):
             if item.key not in seen:
                 seen.add(item.key)
                 found.files.append(item)
@@ -75,7 +90,7 @@ def discover(paths: Sequence[str | Path]) -> Discovery:
     return found
 
 
-def _expand(path: Path, label: str, found: Discovery) -> Iterable[InputFile]:
+def _expand(path: Path, label: str, found: Discovery, *, walked: bool) -> Iterable[InputFile]:
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -89,10 +104,38 @@ def _expand(path: Path, label: str, found: Discovery) -> Iterable[InputFile]:
         yield from _walk(path, label, found)
     elif not stat.S_ISREG(st.st_mode):
         found.problems.append(UstuiError("not a regular file", source=label))
-    elif zipfile.is_zipfile(path) if path.suffix.lower() == ".zip" else False:
-        yield from _members(path, label, found)
+    elif path.suffix.lower() == ".zip" and zipfile.is_zipfile(path):
+        yield from _members(path, label, found, walked=walked)
     else:
-        yield InputFile(key=str(path.resolve()), label=label, size=st.st_size, path=path)
+        head = _head(path)
+        if head.startswith(b"PK\x03\x04") and head[128:132] != b"DICM":
+            # A ZIP whose central directory (at its end) is missing: cut short or damaged.
+            found.problems.append(UstuiError("truncated or damaged ZIP archive", source=label))
+        elif walked and not _is_candidate(path.name, head, st.st_size):
+            found.ignored.append(UstuiError(_not_dicom(path.name, head), source=label))
+        else:
+            yield InputFile(key=str(path.resolve()), label=label, size=st.st_size, path=path)
+
+
+def _head(path: Path) -> bytes:
+    """The first bytes of a file; empty when it cannot be read (reading it later says why)."""
+    try:
+        with path.open("rb") as f:
+            return f.read(HEAD_BYTES)
+    except OSError:
+        return b""
+
+
+def _is_candidate(name: str, head: bytes, size: int) -> bool:
+    """Whether a file met while searching is worth reading as an image. Files that
+    cannot be read or are empty stay candidates: reading them reports why."""
+    if size == 0 or not head:
+        return True
+    return looks_like_dicom(head, size) and not is_dicomdir(name, head)
+
+
+def _not_dicom(name: str, head: bytes) -> str:
+    return "DICOMDIR (a directory index)" if is_dicomdir(name, head) else "not a DICOM file"
 
 
 def _walk(root: Path, label: str, found: Discovery) -> Iterable[InputFile]:
@@ -116,17 +159,24 @@ def _walk(root: Path, label: str, found: Discovery) -> Iterable[InputFile]:
             if name.startswith("."):
                 continue
             path = Path(dirpath) / name
-            yield from _expand(path, os.path.join(label, os.path.relpath(path, root)), found)
+            where = os.path.join(label, os.path.relpath(path, root))
+            yield from _expand(path, where, found, walked=True)
 
 
-def _members(archive: Path, label: str, found: Discovery) -> Iterable[InputFile]:
+def _members(archive: Path, label: str, found: Discovery, *, walked: bool) -> Iterable[InputFile]:
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
+            earlier_export = is_ustui_export(zf)
+            heads = {i.filename: _member_head(zf, i) for i in infos if not member_problem(i)}
     except Exception as exc:  # zipfile raises many kinds on hostile archives
         found.problems.append(
-            UstuiError(f"unreadable ZIP archive ({type(exc).__name__})", source=label)
+            UstuiError(f"damaged ZIP archive ({type(exc).__name__})", source=label)
         )
+        return
+    if earlier_export:
+        reason = EARLIER_EXPORT
+        (found.ignored if walked else found.problems).append(UstuiError(reason, source=label))
         return
     resolved = archive.resolve()
     for info in infos:
@@ -140,7 +190,12 @@ def _members(archive: Path, label: str, found: Discovery) -> Iterable[InputFile]
         if problem:
             found.problems.append(UstuiError(problem, source=where))
             continue
-        if PurePosixPath(info.filename).name.startswith("."):
+        name = PurePosixPath(info.filename).name
+        if name.startswith("."):
+            continue
+        head = heads.get(info.filename, b"")
+        if not _is_candidate(name, head, info.file_size):
+            found.ignored.append(UstuiError(_not_dicom(name, head), source=where))
             continue
         yield InputFile(
             key=f"{resolved}::{info.filename}",
@@ -149,6 +204,17 @@ def _members(archive: Path, label: str, found: Discovery) -> Iterable[InputFile]
             path=archive,
             member=info.filename,
         )
+
+
+def _member_head(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """The first bytes of a member; empty when it cannot be read (reading it later says why)."""
+    if info.is_dir():
+        return b""
+    try:
+        with archive.open(info) as member:
+            return member.read(HEAD_BYTES)
+    except Exception:  # damaged members are reported when read as inputs
+        return b""
 
 
 def member_problem(info: zipfile.ZipInfo) -> str | None:

@@ -25,14 +25,15 @@ from pydicom.filereader import read_dataset
 from pydicom.tag import BaseTag
 from pydicom.uid import (
     UID,
-    DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
 )
 
+from ustui.core.deflated import inflate_if_deflated
 from ustui.core.errors import Unsupported, UstuiError
 from ustui.core.inputs import InputFile
+from ustui.core.sniff import looks_like_dicom
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ _STOP_TAGS = {_PIXEL_DATA, *_FLOAT_PIXEL_DATA}
 #: walking far deeper data sets exhausts Python's recursion limit.
 MAX_NESTING = 50
 _TOO_DEEP = f"corrupt header: sequences nested more than {MAX_NESTING} levels deep"
+_HEADER_ENDS_EARLY = "truncated file: the header ends early"
+_PART10_START = bytes(128) + b"DICM"
 
 
 @dataclass(frozen=True)
@@ -111,8 +114,9 @@ def read_header(source: InputFile) -> Dataset:
     UstuiError
         When the file cannot be read at all.
     """
-    with open_input(source) as stream:
-        header, _ = parse_file(stream, size=source.size, label=source.label)
+    stream, size = open_dataset(source)
+    with stream:
+        header, _ = parse_file(stream, size=size, label=source.label)
     return header
 
 
@@ -135,11 +139,12 @@ def parse_file(stream: IO[bytes], *, size: int, label: str) -> tuple[Dataset, Pi
     if size == 0:
         raise Unsupported("empty file", source=label)
     try:
-        _check_dicom_start(stream, size, label)
+        part10 = _check_dicom_start(stream, size, label)
         with warnings.catch_warnings():
             # pydicom warns about every oddity it tolerates; the reasons we act on are ours.
             warnings.simplefilter("ignore")
-            header = dcmread(stream, force=True, stop_before_pixels=True)
+            recorder = _ShortReads(stream)
+            header = dcmread(recorder, force=True, stop_before_pixels=True)
             # The header must not hold on to the stream (copying it then fails).
             header.buffer = None
             if not isinstance(getattr(header, "file_meta", None), FileMetaDataset):
@@ -149,6 +154,12 @@ def parse_file(stream: IO[bytes], *, size: int, label: str) -> tuple[Dataset, Pi
                     "truncated or corrupt file: an element runs past the end of the file",
                     source=label,
                 )
+            if (
+                recorder.cut
+                or _meta_cut_short(header.file_meta, size)
+                or (part10 and not header.file_meta.keys() and not header.keys())
+            ):
+                raise Unsupported(_HEADER_ENDS_EARLY, source=label)
             if header.file_meta.keys() and not header.keys():
                 raise Unsupported("truncated file: no data set after the file meta", source=label)
             _read_past_stray_item_delimiters(stream, header)
@@ -161,19 +172,59 @@ def parse_file(stream: IO[bytes], *, size: int, label: str) -> tuple[Dataset, Pi
     except RecursionError:
         raise Unsupported(_TOO_DEEP, source=label) from None
     except (EOFError, struct.error, BytesLengthException) as exc:
+        if _is_damaged_member(exc):
+            raise UstuiError(read_failure(exc), source=label) from None
         logger.debug("truncated header: %s", type(exc).__name__)
-        raise Unsupported("truncated file: the header ends early", source=label) from None
+        raise Unsupported(_HEADER_ENDS_EARLY, source=label) from None
     except OSError as exc:
-        reason = f"cannot read: {exc.strerror or type(exc).__name__}"
-        raise UstuiError(reason, source=label) from None
+        if exc.errno is None and "No tag to read" in str(exc):
+            # pydicom's words for a sequence whose items stop at the end of the file.
+            raise Unsupported("truncated file: it ends inside a sequence", source=label) from None
+        raise UstuiError(read_failure(exc), source=label) from None
     except (zipfile.BadZipFile, zlib.error) as exc:
-        reason = f"cannot read: the ZIP member is damaged ({type(exc).__name__})"
-        raise UstuiError(reason, source=label) from None
+        raise UstuiError(read_failure(exc), source=label) from None
     except Exception as exc:
         # Exception texts may quote values from the file: give only the kind.
         logger.debug("corrupt header: %s", type(exc).__name__)
         raise Unsupported(f"corrupt header ({type(exc).__name__})", source=label) from None
     return header, pixels
+
+
+def read_failure(exc: BaseException) -> str:
+    """The reason for a failed read of an input's bytes: the system's words, or a
+    damaged ZIP member (a bad CRC, a corrupt or cut deflate stream)."""
+    if isinstance(exc, zlib.error):
+        return "cannot read: the ZIP member is damaged (corrupt compressed data)"
+    if isinstance(exc, EOFError) and _is_damaged_member(exc):
+        return "cannot read: the ZIP member is damaged (its compressed data end early)"
+    if _is_damaged_member(exc):
+        return f"cannot read: the ZIP member is damaged ({type(exc).__name__})"
+    if isinstance(exc, OSError):
+        return f"cannot read: {exc.strerror or type(exc).__name__}"
+    return f"cannot read: {type(exc).__name__}"
+
+
+def _is_damaged_member(exc: BaseException) -> bool:
+    # zipfile raises EOFError with these words when a member's deflate stream is cut.
+    return isinstance(exc, (zipfile.BadZipFile, zlib.error)) or (
+        isinstance(exc, EOFError) and "end-of-stream" in str(exc)
+    )
+
+
+def open_dataset(source: InputFile) -> tuple[IO[bytes], int]:
+    """Open ``source`` for :func:`parse_file`: a seekable stream and its size in bytes.
+
+    A deflated data set comes back inflated (see :mod:`ustui.core.deflated`).
+    """
+    stream = open_input(source)
+    try:
+        return inflate_if_deflated(stream, source.size, source.label)
+    except UstuiError:
+        stream.close()
+        raise
+    except Exception as exc:
+        stream.close()
+        raise UstuiError(read_failure(exc), source=source.label) from None
 
 
 def open_input(source: InputFile) -> IO[bytes]:
@@ -187,24 +238,45 @@ def open_input(source: InputFile) -> IO[bytes]:
         raise UstuiError(f"cannot read: {type(exc).__name__}", source=source.label) from None
 
 
-def _check_dicom_start(stream: IO[bytes], size: int, label: str) -> None:
-    """Refuse files that neither carry 'DICM' nor start like a raw data set."""
+def _check_dicom_start(stream: IO[bytes], size: int, label: str) -> bool:
+    """Refuse files that neither carry 'DICM' nor start like a raw data set; return
+    whether the file has the Part 10 preamble and 'DICM'."""
     head = stream.read(132)
     stream.seek(0)
-    if head[128:132] == b"DICM":
-        return
-    if len(head) < 8:
+    if not looks_like_dicom(head, size):
         raise Unsupported("not a DICOM file", source=label)
-    for order in "<>":
-        # A raw data set starts with a low, even (public) group: file meta or 0008..0028.
-        group, element = struct.unpack(order + "HH", head[:4])
-        if group % 2 or not 0x0002 <= group <= 0x0028 or element > 0x1FFF:
-            continue
-        explicit = head[4:6].isalpha() and head[4:6].isupper()
-        implicit_length = struct.unpack(order + "I", head[4:8])[0]
-        if explicit or implicit_length < size:
-            return
-    raise Unsupported("not a DICOM file", source=label)
+    if len(head) < 132 and _PART10_START.startswith(head):
+        raise Unsupported(_HEADER_ENDS_EARLY, source=label)  # cut inside the preamble
+    return head[128:132] == b"DICM"
+
+
+class _ShortReads:
+    """The stream pydicom parses, noting reads that come back short but not empty.
+
+    pydicom stops quietly where the file ends inside an element's tag or length (it
+    takes that for the end of the data set); a short read is how that shows.
+    """
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self.cut = False
+        self.seek = stream.seek
+        self.tell = stream.tell
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        if 0 < len(data) < size:
+            self.cut = True
+        return data
+
+
+def _meta_cut_short(meta: Dataset, size: int) -> bool:
+    """Whether the file ends before the end its file meta group length announces."""
+    try:
+        length = int(meta.get("FileMetaInformationGroupLength") or 0)
+    except (TypeError, ValueError):
+        return False
+    return 144 + length > size
 
 
 def _read_past_stray_item_delimiters(stream: IO[bytes], header: Dataset) -> None:
@@ -335,8 +407,6 @@ def _set_transfer_syntax(header: Dataset, label: str) -> None:
         # "UID" run on into the rest of the header.
         shown = f" {declared}" if declared.is_valid else " (not a valid UID)"
         raise Unsupported(f"unknown transfer syntax{shown}", source=label)
-    if declared == DeflatedExplicitVRLittleEndian:
-        raise Unsupported("deflated data sets are not supported", source=label)
     if not is_encapsulated(declared) and found is not None and declared != found:
         # The file says one native encoding but is written in another: pydicom read
         # what is there, and the pixel data follows the same byte order.
@@ -359,10 +429,15 @@ def _locate_pixel_data(stream: IO[bytes], header: Dataset, size: int, label: str
     order = "<" if little else ">"
     start = stream.tell()
     head = stream.read(8)
-    if len(head) < 8:
-        if "Rows" in header or "Image" in UID(str(header.get("SOPClassUID", ""))).name:
-            # An image's header that simply stops: the file was cut short.
-            raise Unsupported("no pixel data (the file may be truncated)", source=label)
+    if head and len(head) < 8:
+        raise Unsupported(_HEADER_ENDS_EARLY, source=label)  # cut inside an element's tag
+    if not head:
+        if "Rows" in header:
+            # It describes its pixels, then stops where they should start.
+            raise Unsupported(
+                "truncated file: no pixel data after the image attributes", source=label
+            )
+        # A header that ends cleanly: a complete file of a kind without pixels.
         raise Unsupported("no pixel data", source=label)
     group, element = struct.unpack(order + "HH", head[:4])
     tag = group << 16 | element

@@ -46,7 +46,7 @@ class UstuiApp(App[int]):
         if self.handle_hangup:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGHUP, signal.SIGTERM):
-                loop.add_signal_handler(signum, self._hang_up)
+                loop.add_signal_handler(signum, self._hang_up, signum)
         self.push_screen(ReviewScreen(self.workspace, self.protocol))
         if self.workspace.session.notice:
             self.notify(self.workspace.session.notice, severity="warning", timeout=10)
@@ -60,10 +60,11 @@ class UstuiApp(App[int]):
         self.workspace.session.save()
         self.exit(0)
 
-    def _hang_up(self) -> None:
-        # Every decision is saved when made; this keeps the cine frame too.
+    def _hang_up(self, signum: int) -> None:
+        # Every decision is saved when made; this keeps the cine frame too. A hang-up is
+        # how an SSH session ends (0); SIGTERM says the app was stopped (128 + 15).
         self.workspace.session.save()
-        self.exit(0)
+        self.exit(0 if signum == signal.SIGHUP else 128 + signum)
 
 
 def make_app(
@@ -128,8 +129,9 @@ def run_app(paths: list[str], *, profile: str | None, image_protocol: str | None
         auto, tgp, sixel, halfcell or unicode; None takes the config file's
         setting, else auto. Detection happens here, before the app starts.
 
-    A hang-up (SIGHUP, e.g. a dropped SSH link) or SIGTERM saves the session and
-    exits with 0; running the same command again resumes at the same file and frame.
+    A hang-up (SIGHUP, e.g. a dropped SSH link) saves the session and exits with 0,
+    SIGTERM saves it and exits with 143; running the same command again resumes at
+    the same file and frame.
     """
     settings = load_settings()
     protocol = resolve_protocol(image_protocol or settings.image_protocol)

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from ustui.core.printable import printable
+
 if TYPE_CHECKING:
     from ustui.tui.screens.review import ReviewScreen
 
@@ -36,7 +38,7 @@ class FileCommands(Provider):
         for index in range(min(len(ws.entries), DISCOVER_LIMIT)):
             status, reason = ws.status(index)
             yield DiscoveryHit(
-                f"go to {ws.entries[index].file.label}",
+                f"go to {printable(ws.entries[index].file.label)}",
                 partial(review.open_file, index),
                 help=f"{status.value} {reason}",
             )
@@ -48,7 +50,7 @@ class FileCommands(Provider):
         matcher = self.matcher(query)
         ws = review.workspace
         for index, entry in enumerate(ws.entries):
-            text = f"go to {entry.file.label}"
+            text = f"go to {printable(entry.file.label)}"
             score = matcher.match(text)
             if score > 0:
                 status, reason = ws.status(index)

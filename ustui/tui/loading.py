@@ -61,6 +61,7 @@ def file_info(
         transfer_syntax=transfer_syntax_name(str(header.file_meta.TransferSyntaxUID)),
         fps=cine_fps(header),
         auto=choose_crop(header, profile, None, reader=reader),
+        instance_uid=str(header.get("SOPInstanceUID", "")),
     )
 
 

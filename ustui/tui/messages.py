@@ -27,12 +27,14 @@ class HeaderResult:
 
 
 class FilesFound(Message):
-    """The inputs were searched; ``problems`` are paths that could not be used."""
+    """The inputs were searched; ``problems`` are paths that could not be used, ``ignored``
+    says how many files met in folders are not inputs ("" when none)."""
 
-    def __init__(self, files: list[InputFile], problems: list[str]) -> None:
+    def __init__(self, files: list[InputFile], problems: list[str], ignored: str = "") -> None:
         super().__init__()
         self.files = files
         self.problems = problems
+        self.ignored = ignored
 
 
 class HeadersRead(Message):

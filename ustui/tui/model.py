@@ -6,12 +6,14 @@ it with the session's decisions.
 
 from __future__ import annotations
 
+import bisect
 import os
 from dataclasses import dataclass, field
 from enum import Enum
 
 from ustui.core.cropping import CropChoice
 from ustui.core.inputs import InputFile
+from ustui.core.printable import printable
 from ustui.core.profiles import Profile
 from ustui.core.session import FileDecision, Session
 
@@ -51,6 +53,8 @@ class FileInfo:
     """Playback rate of a cine (from the header, else a default)."""
     auto: CropChoice
     """The crop ustui would choose without the user (preset, regions, analysis or full)."""
+    instance_uid: str = ""
+    """The original SOP Instance UID: two files with one are copies, exported once."""
 
 
 @dataclass
@@ -64,12 +68,13 @@ class Entry:
 
     @property
     def exam(self) -> str:
-        """The folder (or archive) that holds the file: files are grouped by it."""
-        return os.path.dirname(self.file.label) or "."
+        """The folder (or archive) that holds the file, safe to show: files are grouped by it."""
+        return printable(os.path.dirname(self.file.label) or ".")
 
     @property
     def name(self) -> str:
-        return os.path.basename(self.file.label)
+        """The file's name, safe to show (control characters escaped)."""
+        return printable(os.path.basename(self.file.label))
 
 
 def effective_crop(entry: Entry, decision: FileDecision) -> CropChoice | None:
@@ -86,10 +91,15 @@ def missing_tags(decision: FileDecision, profile: Profile) -> list[str]:
     return [name for name in profile.required_tags if not decision.tags.get(name)]
 
 
-def status(entry: Entry, decision: FileDecision, profile: Profile) -> tuple[Status, str]:
-    """The file's status and a short reason to show beside it."""
+def status(
+    entry: Entry, decision: FileDecision, profile: Profile, *, duplicate_of: str | None = None
+) -> tuple[Status, str]:
+    """The file's status and a short reason to show beside it (``duplicate_of``: the
+    label of the earlier file holding the same instance)."""
     if entry.problem:
         return Status.UNSUPPORTED, entry.problem
+    if duplicate_of:
+        return Status.UNSUPPORTED, printable(f"duplicate of {duplicate_of}")
     if decision.excluded:
         return Status.EXCLUDED, "excluded"
     missing = missing_tags(decision, profile)
@@ -121,11 +131,48 @@ class Workspace:
 
     text_notice_given: bool = False
     """Whether the user was told that no text reader is installed (said once)."""
+    copies: dict[str, list[int]] = field(default_factory=dict)
+    """Indices of the files of each original SOP Instance UID, in list order."""
 
     def set_entries(self, entries: list[Entry]) -> None:
         self.entries = entries
         self.position = {e.file.key: i for i, e in enumerate(entries)}
+        self.copies = {}
         self.statuses = [status(e, self.peek(i), self.profile) for i, e in enumerate(entries)]
+
+    def learn(self, index: int, info: FileInfo | None, problem: str | None) -> list[int]:
+        """Record what a worker found about file ``index``; return the files whose status
+        it may change (the file, and every copy of its instance), statuses refreshed."""
+        entry = self.entries[index]
+        entry.info, entry.problem = info, problem
+        uid = info.instance_uid if info else ""
+        changed = [index]
+        if uid:
+            group = self.copies.setdefault(uid, [])
+            if index not in group:
+                bisect.insort(group, index)
+            changed = group
+        for i in changed:
+            self.refresh(i)
+        return list(changed)
+
+    def duplicate_of(self, index: int) -> str | None:
+        """The label of the first sound file before ``index`` holding the same instance
+        (the one exported), or None: the export keeps the first sound copy only."""
+        info = self.entries[index].info
+        if info is None or not info.instance_uid:
+            return None
+        for other in self.copies.get(info.instance_uid, []):
+            if other == index:
+                return None
+            entry = self.entries[other]
+            if (
+                entry.problem is None
+                and entry.info
+                and entry.info.instance_uid == info.instance_uid
+            ):
+                return entry.file.label
+        return None
 
     def decision(self, index: int) -> FileDecision:
         """The file's decision, to change (created on first use)."""
@@ -137,7 +184,12 @@ class Workspace:
 
     def refresh(self, index: int) -> tuple[Status, str]:
         """Recompute a file's status after its decision or what is known of it changed."""
-        self.statuses[index] = status(self.entries[index], self.peek(index), self.profile)
+        self.statuses[index] = status(
+            self.entries[index],
+            self.peek(index),
+            self.profile,
+            duplicate_of=self.duplicate_of(index),
+        )
         return self.statuses[index]
 
     def status(self, index: int) -> tuple[Status, str]:

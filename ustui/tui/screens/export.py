@@ -23,8 +23,10 @@ from textual.timer import Timer
 from textual.widgets import Input, ProgressBar, Static
 from textual.worker import get_current_worker
 
+from ustui.core.destination import destination_problem
 from ustui.core.errors import UstuiError
 from ustui.core.export import ExportRequest, ExportResult, run_export
+from ustui.core.printable import printable
 from ustui.core.verify import VerifyReport, verify_export
 from ustui.tui.eta import Eta
 from ustui.tui.messages import ExportFinished, ExportProgressed
@@ -56,10 +58,13 @@ def plan_export(workspace: Workspace) -> Plan:
     for index, entry in enumerate(workspace.entries):
         decision = workspace.peek(index)
         missing = missing_tags(decision, workspace.profile)
-        if decision.excluded:
-            skipped.append((entry.file.label, "excluded by the user"))
-        elif entry.problem:
+        copy_of = workspace.duplicate_of(index)
+        if entry.problem and not decision.excluded:
             skipped.append((entry.file.label, entry.problem))
+        elif copy_of:
+            skipped.append((entry.file.label, f"duplicate of {copy_of}"))
+        elif decision.excluded:
+            skipped.append((entry.file.label, "excluded by the user"))
         elif missing:
             skipped.append((entry.file.label, f"missing required tags: {', '.join(missing)}"))
         else:
@@ -72,7 +77,7 @@ def _skip_table(skipped: list[tuple[str, str]]) -> Table:
     table.add_column(style="bold", overflow="fold")
     table.add_column(style="yellow", overflow="fold")
     for label, reason in skipped:
-        table.add_row(label, reason)
+        table.add_row(printable(label), printable(reason))
     return table
 
 
@@ -88,7 +93,9 @@ def outcome_text(result: ExportResult) -> Text:
     """The one line that says how the export ended (shown at the top)."""
     if result.out is None:
         return Text("Nothing could be exported.", style="bold red")
-    return Text(f"Exported {len(result.exported)} file(s) to {result.out}", style="bold green")
+    return Text(
+        printable(f"Exported {len(result.exported)} file(s) to {result.out}"), style="bold green"
+    )
 
 
 def result_text(
@@ -101,7 +108,7 @@ def result_text(
     if result.out is not None:
         head.append("manifest.csv and manifest.json are at the root of the ZIP.")
     if result.crosswalk:
-        head.append(f"\nRe-identification crosswalk (keep it safe): {result.crosswalk}")
+        head.append(printable(f"\nRe-identification crosswalk (keep it safe): {result.crosswalk}"))
     parts.append(head)
     skipped = [(p, "could not be searched") for p in not_searched]
     skipped += [(s.label, s.reason) for s in result.skipped]
@@ -127,12 +134,12 @@ def result_text(
             table.add_column("where in the export", overflow="fold")
             table.add_column("from", overflow="fold")
             for leak in report.leaks[:50]:
-                table.add_row(leak.where, leak.source)
+                table.add_row(printable(leak.where), printable(leak.source))
             parts.append(table)
         listed = tuple(f"{label}:" for label, _ in skipped)
         for problem in report.problems:
             if not str(problem).startswith(listed):  # a skipped input is listed once, above
-                parts.append(Text(f"not checked: {problem}", style="yellow"))
+                parts.append(Text(printable(f"not checked: {problem}"), style="yellow"))
     parts.append(Text("\nescape: back to the files", style="dim"))
     return Group(*parts)
 
@@ -187,13 +194,21 @@ class ExportScreen(Screen[None]):
             return
         if out.suffix.lower() != ".zip":
             out = out.with_name(out.name + ".zip")
-        if out.exists() and self._replace != out:
-            self._replace = out
-            self.notify(f"{out} exists: press enter again to replace it", severity="warning")
-            return
-        self._replace = None
         ws = self.workspace
         files = [e.file for e in ws.entries]
+        problem = destination_problem(out, files, ws.paths)
+        if problem:
+            self.notify(printable(f"{out} {problem}"), severity="error", markup=False)
+            return
+        if out.exists() and self._replace != out:
+            self._replace = out
+            self.notify(
+                printable(f"{out} exists: press enter again to replace it"),
+                severity="warning",
+                markup=False,
+            )
+            return
+        self._replace = None
         request = ExportRequest(
             inputs=files,
             profile=ws.profile,
@@ -248,7 +263,7 @@ class ExportScreen(Screen[None]):
 
     def _count(self, done: int, total: int, label: str) -> None:
         self._counted = (done, total, label)
-        where = f"  ·  {label}" if label else ""
+        where = f"  ·  {printable(label)}" if label else ""
         self.query_one("#export-count", Static).update(
             f"{done} / {total} files  ·  {self._eta.text()}{where}"
         )
@@ -272,8 +287,10 @@ class ExportScreen(Screen[None]):
                 line = Text("Export cancelled: nothing was written.", style="bold yellow")
                 self.notify("export cancelled: nothing was written", severity="warning")
             else:
-                line = Text(f"Export failed: {message.error}", style="bold red")
-                self.notify(f"export failed: {message.error}", severity="error", timeout=15)
+                line = Text(printable(f"Export failed: {message.error}"), style="bold red")
+                self.notify(
+                    printable(f"export failed: {message.error}"), severity="error", timeout=15
+                )
             outcome.update(line)
             self.query_one("#export-count", Static).update("")
             self.query_one("#export-progress").display = False

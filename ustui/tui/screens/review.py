@@ -24,8 +24,9 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from ustui.core.boxes import Box
 from ustui.core.cropping import CropChoice
 from ustui.core.errors import UstuiError
-from ustui.core.inputs import InputFile, discover
+from ustui.core.inputs import InputFile, discover, ignored_summary
 from ustui.core.pixel_text import TextScan
+from ustui.core.printable import printable
 from ustui.core.profiles import DevicePreset, Profile, get_profile, save_device_preset, user_file
 from ustui.core.text_reader import MISSING_NOTICE
 from ustui.tui import layout, loading, presets, tagging
@@ -40,7 +41,7 @@ from ustui.tui.messages import (
     HeadersRead,
     TextRead,
 )
-from ustui.tui.model import Entry, Status, Workspace, effective_crop, missing_tags
+from ustui.tui.model import Entry, FileInfo, Status, Workspace, effective_crop, missing_tags
 from ustui.tui.screens.confirm import ConfirmScreen
 from ustui.tui.screens.export import ExportScreen
 from ustui.tui.screens.too_small import TooSmallScreen
@@ -226,7 +227,14 @@ class ReviewScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="find", exit_on_error=False)
     def _find_files(self, paths: list[str]) -> None:
         found = discover(paths)
-        self.post_message(FilesFound(found.files, [str(p) for p in found.problems]))
+        ignored = [(p.source or "", p.reason) for p in found.ignored]
+        self.post_message(
+            FilesFound(
+                found.files,
+                [str(p) for p in found.problems],
+                ignored_summary(ignored) if ignored else "",
+            )
+        )
 
     @work(thread=True, exclusive=True, group="headers", exit_on_error=False)
     def _read_headers(self, files: list[InputFile], profile: Profile) -> None:
@@ -273,7 +281,9 @@ class ReviewScreen(Screen[None]):
         ws.set_entries([Entry(f) for f in message.files])
         ws.problems = message.problems
         for problem in message.problems:
-            self.notify(problem, severity="warning", timeout=8)
+            self.notify(printable(problem), severity="warning", timeout=8, markup=False)
+        if message.ignored:
+            self.notify(message.ignored, timeout=8, markup=False)
         files = self.query_one("#files", FileList)
         files.set_entries(ws.entries, [ws.status(i) for i in range(len(ws.entries))])
         if not ws.entries:
@@ -293,9 +303,8 @@ class ReviewScreen(Screen[None]):
             index = ws.position.get(result.key)
             if index is None or result.key == self._opened:
                 continue  # the open file already knows more (its analysed crop)
-            entry = ws.entries[index]
-            entry.info, entry.problem = result.info, result.problem
-            files.update_entry(index, entry, *ws.refresh(index))
+            for changed in ws.learn(index, result.info, result.problem):
+                files.update_entry(changed, ws.entries[changed], *ws.status(changed))
         self.query_one("#reading", ProgressBar).update(total=message.total, progress=message.done)
         doing = "reading headers" if message.stage == "headers" else "analysing frames"
         self._progress = f"{doing} {message.done}/{message.total}"
@@ -316,8 +325,7 @@ class ReviewScreen(Screen[None]):
     def on_file_opened(self, message: FileOpened) -> None:
         if not self._is_current(message.key):
             return
-        entry = self.workspace.entries[self.index]
-        entry.info, entry.problem = message.info, None
+        self._learn(message.info, None)
         self._opened = message.key
         self._header = message.header
         self._show_inspector()
@@ -351,7 +359,7 @@ class ReviewScreen(Screen[None]):
             return
         entry = self.workspace.entries[self.index]
         if message.unsupported:
-            entry.problem = message.reason
+            self._learn(entry.info, message.reason)
         self._stop()
         self._wanted = None
         self.query_one("#preview", Preview).show_message(f"cannot show this file: {message.reason}")
@@ -613,9 +621,9 @@ class ReviewScreen(Screen[None]):
             path = save_device_preset(ws.profile, preset)
             ws.profile = get_profile(ws.profile.name)
         except (UstuiError, OSError) as exc:
-            self.notify(f"preset not saved: {exc}", severity="error")
+            self.notify(printable(f"preset not saved: {exc}"), severity="error", markup=False)
             return
-        self.notify(f"preset {preset.name} saved to {path}")
+        self.notify(printable(f"preset {preset.name} saved to {path}"), markup=False)
         # Presets change the automatic crop of matching files: read the headers again.
         self._opened = None
         self._start_reading()
@@ -645,13 +653,20 @@ class ReviewScreen(Screen[None]):
             self.workspace.entries[self.index].file.key == key
         )
 
+    def _learn(self, info: FileInfo | None, problem: str | None) -> None:
+        """What the current file's worker found; its copies' marks may change too."""
+        ws = self.workspace
+        files = self.query_one("#files", FileList)
+        for changed in ws.learn(self.index, info, problem):
+            files.update_entry(changed, ws.entries[changed], *ws.status(changed))
+
     def _editable(self) -> tuple[Entry, CropChoice] | None:
         """The current entry and its effective crop, when the file can be edited."""
         if self.index < 0:
             return None
         entry = self.workspace.entries[self.index]
         choice = effective_crop(entry, self.workspace.peek(self.index))
-        if choice is None or entry.problem:
+        if choice is None or entry.problem or self.workspace.duplicate_of(self.index):
             return None
         return entry, choice
 

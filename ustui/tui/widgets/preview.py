@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from rich.segment import Segment
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.strip import Strip
 from textual.widget import Widget
@@ -87,7 +88,7 @@ class Preview(Widget, can_focus=False):
         """Replace the frame with a line of text (loading, or why it cannot be shown)."""
         self._rgb = None
         self._fit = None
-        self._message.update(text)
+        self._message.update(Text(text))  # names are not markup
         self._message.display = True
         self._view.display = False
         self._place_edges()

@@ -301,7 +301,7 @@ def _write_part(
         subject=subject,
         pixels_cleaned=choice.reviewed,
     )
-    rewrite_regions(out, plan.crop)
+    rewrite_regions(out, plan.crop, plan.content)
     for field_ in profile.tags:
         if field_.dicom and tags.get(field_.name):
             setattr(out, field_.dicom, field_.dicom_value(tags[field_.name]))
@@ -326,6 +326,7 @@ def _write_part(
         rows=int(out.Rows),
         columns=int(out.Columns),
         crop=plan.crop.as_list(),
+        crop_requested=(plan.requested or plan.crop).as_list(),
         crop_source=choice.source,
         masks=[m.as_list() for m in plan.masks],
         tags={t.name: tags[t.name] for t in profile.tags if tags.get(t.name)},

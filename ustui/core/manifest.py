@@ -27,7 +27,11 @@ class ManifestRow:
     rows: int
     columns: int
     crop: list[int]
-    """[left, top, right, bottom] in original pixel coordinates."""
+    """The box written, [left, top, right, bottom] in original pixel coordinates: the
+    exported image's pixel (0, 0) is the original's (left, top)."""
+    crop_requested: list[int]
+    """The box chosen; pixels of ``crop`` outside it are written black (a JPEG kept in
+    the compressed domain starts on its 8/16-pixel block grid)."""
     crop_source: str
     masks: list[list[int]]
     tags: dict[str, str]
@@ -55,7 +59,7 @@ def to_csv(rows: Sequence[ManifestRow], *, tag_names: Sequence[str]) -> bytes:
     columns = [
         "path", "subject", "study_uid", "series_uid", "sop_instance_uid", "sop_class_uid",
         "frames", "rows", "columns", "crop_left", "crop_top", "crop_right", "crop_bottom",
-        "crop_source", "masks", *[f"tag_{t}" for t in tag_names],
+        "crop_requested", "crop_source", "masks", *[f"tag_{t}" for t in tag_names],
         "transfer_syntax_in", "transfer_syntax_out", "lossy", "reencoded", "note", "sha256",
     ]  # fmt: skip
     out = io.StringIO()
@@ -64,7 +68,8 @@ def to_csv(rows: Sequence[ManifestRow], *, tag_names: Sequence[str]) -> bytes:
     for r in rows:
         writer.writerow([
             r.path, r.subject, r.study_uid, r.series_uid, r.sop_instance_uid, r.sop_class_uid,
-            r.frames, r.rows, r.columns, *r.crop, r.crop_source, json.dumps(r.masks),
+            r.frames, r.rows, r.columns, *r.crop, json.dumps(r.crop_requested), r.crop_source,
+            json.dumps(r.masks),
             *[r.tags.get(t, "") for t in tag_names],
             r.transfer_syntax_in, r.transfer_syntax_out, int(r.lossy), int(r.reencoded),
             r.note, r.sha256,

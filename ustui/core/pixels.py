@@ -94,7 +94,8 @@ class PixelPlan:
     """What :func:`write_pixel_data` will write for one input, and why."""
 
     crop: Box
-    """Effective crop in original coordinates (the JPEG path may snap it out to the MCU grid)."""
+    """The box written, in original coordinates: the requested crop, or (JPEG kept in the
+    compressed domain, native YBR_FULL_422) that box on the encoding's grid."""
     masks: tuple[Box, ...]
     """Boxes blackened in every frame, in original coordinates, inside ``crop``."""
     transfer_syntax_in: str
@@ -119,6 +120,13 @@ class PixelPlan:
     """The input's Lossy Image Compression Ratio values."""
     palette: tuple[tuple[str, Any], ...] = ()
     """PALETTE COLOR: descriptor and LUT data values (keyword, value), data little endian."""
+    requested: Box | None = None
+    """The crop asked for, clipped to the image, when ``crop`` differs from it."""
+
+    @property
+    def content(self) -> Box:
+        """The part of ``crop`` written with content: every pixel outside it is black."""
+        return self.crop if self.requested is None else self.requested.intersect(self.crop)
 
     @property
     def frames(self) -> int:
@@ -218,7 +226,7 @@ def plan_pixels(
     if lossy_syntax and settings.lossy != "lossless":
         note = ""
         if settings.lossy == "keep":
-            kept = _plan_compressed_domain(info, box, masks, reader, was_lossy, common)
+            kept = _plan_compressed_domain(info, box, masks, reader, was_lossy, settings, common)
             if isinstance(kept, PixelPlan):
                 return kept
             note = kept
@@ -251,6 +259,7 @@ def _plan_compressed_domain(
     masks: Sequence[Box],
     reader: FrameReader | None,
     was_lossy: bool,
+    settings: ExportSettings,
     common: dict[str, Any],
 ) -> PixelPlan | str:
     """A plan that keeps JPEG Baseline as it is, or the reason (a note) why not."""
@@ -269,7 +278,7 @@ def _plan_compressed_domain(
         return f"re-encoded: {exc.reason}"
     if (layout.width, layout.height) != (info.columns, info.rows):
         return "re-encoded: the JPEG size differs from the header's"
-    snapped = jpeg_crop.snap_crop(box, layout)
+    snapped = jpeg_crop.snap_crop(box, layout, inward=settings.crop_snap == "inward")
     widened = tuple(
         _widen(mask, layout.mcu_width, layout.mcu_height) for mask in _clip_masks(masks, snapped)
     )
@@ -282,6 +291,7 @@ def _plan_compressed_domain(
         reencoded=False,
         note="",
         compressed_domain=True,
+        requested=None if snapped == box else box,
         **common,
     )
 
@@ -307,15 +317,18 @@ def _lossless_plan(
             syntax = ExplicitVRLittleEndian
             note = "; ".join(filter(None, [note, f"written uncompressed: {refusal}"]))
     photometric = info.decoded_photometric
+    written = box
     if syntax == ExplicitVRLittleEndian and native_422:
         # Keep the subsampling (YBR_FULL would be a different, larger image that the
-        # US Image IOD does not allow uncompressed): crop and masks on pixel pairs.
+        # US Image IOD does not allow uncompressed): crop and masks on pixel pairs,
+        # the column a pair adds to the crop written black.
         photometric = "YBR_FULL_422"
-        box = _even(box, info.columns)
+        written = _even(box, info.columns)
         masks = [_even(m, info.columns) for m in masks]
     return PixelPlan(
-        crop=box,
-        masks=_clip_masks(masks, box),
+        crop=written,
+        requested=None if written == box else box,
+        masks=_clip_masks(masks, written),
         transfer_syntax_out=syntax,
         photometric_out=photometric,
         lossy=was_lossy,
@@ -536,6 +549,9 @@ def _write_native(plan: PixelPlan, reader: FrameReader, out: BinaryIO) -> PixelS
     for index in range(plan.frames):
         pixels = clean_frame(plan, reader.frame(index)).astype(little, copy=False)
         if pairs:  # Y0 Y1 Cb Cr per pair; the pair's chroma is stored once (PS3.3 C.7.6.3.1.2)
+            for box in margin_boxes(plan.crop, plan.content):  # a pair in the margin is grey
+                box = _even(box, plan.info.columns).translate(-plan.crop.left, -plan.crop.top)
+                pixels[box.top : box.bottom, box.left : box.right, 1:] = plan.fill[1:]
             pixels = np.concatenate(
                 (pixels[:, :, 0].reshape(pixels.shape[0], -1, 2), pixels[:, ::2, 1:]), axis=2
             )
@@ -583,7 +599,8 @@ def _encode(plan: PixelPlan, reader: FrameReader, index: int) -> tuple[bytes, bo
         # INTEGRATION POINT (jpeg_crop): crop and mask without decoding; a frame it
         # cannot handle is re-encoded instead (PixelStats.reencoded_frames counts them).
         try:
-            return jpeg_crop.crop_jpeg(reader.encoded_frame(index), plan.crop, plan.masks), False
+            frame = reader.encoded_frame(index)
+            return jpeg_crop.crop_jpeg(frame, plan.crop, plan.masks, content=plan.content), False
         except jpeg_crop.JpegCropUnsupported:
             return _jpeg(plan, clean_frame(plan, reader.frame(index)), reader.photometric), True
     pixels = clean_frame(plan, reader.frame(index))
@@ -606,15 +623,28 @@ def _encode(plan: PixelPlan, reader: FrameReader, index: int) -> tuple[bytes, bo
 
 
 def clean_frame(plan: PixelPlan, frame: np.ndarray) -> np.ndarray:
-    """The crop of ``frame`` as a contiguous array, masks blackened."""
+    """The crop of ``frame`` as a contiguous array, masks and the margin outside the
+    requested crop blackened."""
     crop = plan.crop
     # Every frame from the reader is a fresh array: masking may write through a view.
     pixels = np.ascontiguousarray(frame[crop.top : crop.bottom, crop.left : crop.right])
     fill = plan.fill[0] if len(plan.fill) == 1 else np.asarray(plan.fill, dtype=pixels.dtype)
-    for mask in plan.masks:
+    for mask in (*plan.masks, *margin_boxes(crop, plan.content)):
         box = mask.translate(-crop.left, -crop.top)
         pixels[box.top : box.bottom, box.left : box.right] = fill
     return pixels
+
+
+def margin_boxes(written: Box, content: Box) -> list[Box]:
+    """The parts of ``written`` outside ``content`` (up to four boxes)."""
+    inner = content.intersect(written)
+    parts = [
+        Box(written.left, written.top, written.right, inner.top),
+        Box(written.left, inner.bottom, written.right, written.bottom),
+        Box(written.left, inner.top, inner.left, inner.bottom),
+        Box(inner.right, inner.top, written.right, inner.bottom),
+    ]
+    return [p for p in parts if not p.is_empty]
 
 
 def _jpeg(plan: PixelPlan, pixels: np.ndarray, photometric: str) -> bytes:

@@ -42,6 +42,10 @@ DEID_OPTIONS: dict[str, str] = {
 
 LOSSY_POLICIES = ("keep", "reencode", "lossless")
 LOSSLESS_POLICIES = ("uncompressed", "rle", "jpeg-ls")
+#: How a crop in the JPEG compressed domain meets the MCU grid: "margin" starts on the
+#: grid before the crop and writes the pixels between black; "inward" starts on the grid
+#: inside the crop (up to 15 pixels of the crop are then left out).
+CROP_SNAP_POLICIES = ("margin", "inward")
 FRAME_KINDS = ("any", "single", "multi")
 TEMPLATE_FIELDS = {"subject", "study", "series", "index", "tags"}
 # Keys the TUI reserves for its own actions; tag hotkeys may not take them.
@@ -77,6 +81,11 @@ class ExportSettings:
     """Transfer syntax family for lossless input: uncompressed, rle or jpeg-ls."""
     crosswalk: Path | None = None
     """Where the re-identification crosswalk goes; None writes none."""
+    crop_snap: str = "margin"
+    """One of CROP_SNAP_POLICIES: JPEG crops start on the block grid with a black margin,
+    or inside the crop."""
+    fan_mask: bool = False
+    """Black out what lies outside the detected ultrasound sector, inside the crop."""
 
 
 @dataclass(frozen=True)
@@ -244,6 +253,8 @@ def _parse_profile(name: str, table: dict[str, Any], source: Path) -> Profile:
             jpeg_quality=int(export.get("jpeg_quality", 95)),
             lossless=export.get("lossless", "uncompressed"),
             crosswalk=_resolve(crosswalk, source) if crosswalk else None,
+            crop_snap=export.get("crop_snap", "margin"),
+            fan_mask=bool(export.get("fan_mask", False)),
         ),
         tags=tuple(
             TagField(
@@ -298,7 +309,15 @@ def check_file(path: Path) -> list[str]:
 
 _PROFILE_KEYS = {"description", "deid", "export", "tags", "devices"}
 _DEID_KEYS = {"options", "date_shift_days", "subject_prefix", "key_file"}
-_EXPORT_KEYS = {"template", "lossy", "jpeg_quality", "lossless", "crosswalk"}
+_EXPORT_KEYS = {
+    "template",
+    "lossy",
+    "jpeg_quality",
+    "lossless",
+    "crosswalk",
+    "crop_snap",
+    "fan_mask",
+}
 _TAG_KEYS = {"name", "values", "required", "dicom", "dicom_values"}
 _DEVICE_KEYS = {
     "name",
@@ -373,6 +392,10 @@ def _check_export(export: dict[str, Any]) -> list[str]:
     quality = export.get("jpeg_quality", 95)
     if not isinstance(quality, int) or not 1 <= quality <= 100:
         problems.append(f"export: jpeg_quality must be an integer 1-100, got {quality!r}")
+    if export.get("crop_snap", "margin") not in CROP_SNAP_POLICIES:
+        problems.append(f"export: crop_snap must be one of {', '.join(CROP_SNAP_POLICIES)}")
+    if not isinstance(export.get("fan_mask", False), bool):
+        problems.append("export: fan_mask must be true or false")
     return problems
 
 

@@ -1,0 +1,257 @@
+"""The blocks on a compressed-domain crop's edge, re-coded with what lies outside the crop black.
+
+A JPEG crop without re-encoding keeps whole MCUs, so its left and top edges start
+on the MCU grid, up to 15 pixels before the box the user chose; and its right and
+bottom MCUs hold coded pixels beyond the new image's edge that decoders hide but
+the data keeps. Those pixels are outside the crop and must not leave with
+content (PRODUCT §8). ``jpeg_crop`` hands the few blocks concerned to this module:
+each is Huffman decoded, its samples outside the crop set to black, transformed and
+quantised again with its own table, then coded. Blocks wholly inside the crop are
+never touched, and neither are the others of the frame.
+
+Luminance outside the crop is set below black (see ``blacken``), so that the
+rounding of requantisation still decodes, clamped, to exactly 0 there; a chroma
+block reaching outside becomes neutral as a whole, so the margin decodes to exact
+black in any colour space, and the crop's first MCU row or column may lose its
+colour. Luminance inside the crop in a re-coded block differs from the input by
+requantisation rounding only (a few levels).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["BlockCoding", "CodedBlock", "blacken", "code_blocks", "decode_mcu", "sample_outside"]
+
+#: Level-shifted sample value below black given to luminance outside the crop.
+UNDERSHOOT = 48
+#: Largest magnitude of a baseline DC (size 11) and AC (size 10) coefficient.
+_DC_LIMIT = 2047
+_AC_LIMIT = 1023
+
+#: ``_ZIGZAG[k]``: the row-major index in an 8x8 block of zig-zag coefficient ``k``.
+_ZIGZAG = np.array(
+    [0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27,
+     20, 13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58,
+     59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63],
+    np.int64,
+)  # fmt: skip
+
+
+def _dct_matrix() -> npt.NDArray[np.float64]:
+    """The orthonormal 8-point DCT-II (JPEG's FDCT is this in both directions)."""
+    u = np.arange(8)[:, None]
+    x = np.arange(8)[None, :]
+    matrix = np.cos((2 * x + 1) * u * np.pi / 16) / 2
+    matrix[0] /= np.sqrt(2)
+    return np.asarray(matrix)
+
+
+_DCT = _dct_matrix()
+
+Lut = tuple[Sequence[int], Sequence[int]]
+"""A Huffman table's code length (0: no code) and symbol for every 16-bit prefix."""
+
+
+@dataclass(frozen=True)
+class BlockCoding:
+    """How one block slot of an MCU is coded and where its samples lie."""
+
+    dc: Lut
+    ac: Lut
+    quant: npt.NDArray[np.int64]
+    """The 64 quantisation steps, zig-zag order."""
+    luma: bool
+    """Luminance (or a component of RGB-coded data): black is level 0, not neutral."""
+
+
+@dataclass(frozen=True)
+class CodedBlock:
+    """A block ready to code: its DC difference and its AC symbols."""
+
+    dc_diff: int
+    ac: tuple[tuple[int, int, int], ...]
+    """``(symbol, extra bits, number of extra bits)`` per AC code, EOB included."""
+
+
+class _Bits:
+    """Big-endian bits of the unstuffed scan from bit ``start``."""
+
+    def __init__(self, scan: bytes, start: int, end: int) -> None:
+        first = start >> 3
+        chunk = scan[first : (end >> 3) + 4] + b"\0\0\0\0"
+        self.value = int.from_bytes(chunk, "big")
+        self.size = len(chunk) * 8
+        self.pos = start - first * 8
+
+    def peek16(self) -> int:
+        return (self.value >> (self.size - self.pos - 16)) & 0xFFFF
+
+    def take(self, count: int) -> int:
+        self.pos += count
+        return (self.value >> (self.size - self.pos)) & ((1 << count) - 1)
+
+
+def _extend(raw: int, size: int) -> int:
+    """JPEG's EXTEND (F.2.2.1): ``size`` raw bits to a signed value."""
+    return raw - (1 << size) + 1 if size and raw < 1 << (size - 1) else raw
+
+
+def _symbol(bits: _Bits, lut: Lut) -> int:
+    prefix = bits.peek16()
+    length = lut[0][prefix]
+    if not length:
+        raise ValueError("corrupt JPEG entropy-coded data")
+    bits.pos += length
+    return lut[1][prefix]
+
+
+def decode_mcu(
+    scan: bytes,
+    start: int,
+    end: int,
+    slots: Sequence[BlockCoding],
+    slot_component: Sequence[int],
+    first_dc: Sequence[int],
+) -> npt.NDArray[np.int64]:
+    """The quantised coefficients (zig-zag) of the blocks of the MCU at bits ``start`` to
+    ``end`` of the unstuffed scan; ``first_dc[c]`` is the DC value of scan component
+    ``c``'s first block, from which the others' follow."""
+    bits = _Bits(scan, start, end)
+    out = np.zeros((len(slots), 64), np.int64)
+    dc = list(first_dc)
+    seen: set[int] = set()
+    for index, (slot, component) in enumerate(zip(slots, slot_component, strict=True)):
+        size = _symbol(bits, slot.dc)
+        diff = _extend(bits.take(size), size)
+        if component in seen:
+            dc[component] += diff
+        seen.add(component)
+        out[index, 0] = dc[component]
+        k = 1
+        while k < 64:
+            symbol = _symbol(bits, slot.ac)
+            if symbol == 0:
+                break
+            k += symbol >> 4
+            size = symbol & 15
+            if size:
+                if k > 63:
+                    raise ValueError("corrupt JPEG block (coefficient past 63)")
+                out[index, k] = _extend(bits.take(size), size)
+            k += 1
+    return out
+
+
+def _samples(natural: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    return np.asarray(_DCT.T @ natural.reshape(-1, 8, 8) @ _DCT)
+
+
+def blacken(
+    coefficients: npt.NDArray[np.int64],
+    quant: npt.NDArray[np.int64],
+    outside: npt.NDArray[np.bool_],
+    luma: npt.NDArray[np.bool_],
+    shown: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.int64]:
+    """Blocks (zig-zag, quantised; n x 64) with their ``outside`` samples (n x 8 x 8)
+    black, quantised again with the same steps (``quant``, n x 64).
+
+    Luminance outside goes below black, further (up to ``_TRIES`` times) until the
+    requantised block decodes to at most -1 there, which decoders clamp to exactly 0
+    whatever their IDCT's rounding. A chroma block with samples outside that are
+    ``shown`` (inside the new image, not padding that decoders hide) becomes neutral
+    as a whole: a neutral target alone would keep rounding noise, which on black
+    shows as colour. Other chroma samples outside get a neutral target.
+    """
+    n = len(coefficients)
+    natural = np.zeros((n, 64))
+    natural[:, _ZIGZAG] = coefficients * quant
+    samples = _samples(natural)
+    target = np.where(luma, -128.0 - UNDERSHOOT, 0.0)
+    out = np.zeros_like(coefficients)
+    for _ in range(_TRIES):
+        wanted = np.where(outside, target[:, None, None], samples)
+        back = (_DCT @ wanted @ _DCT.T).reshape(n, 64)[:, _ZIGZAG]
+        out = np.rint(back / quant).astype(np.int64)
+        out[:, 0] = np.clip(out[:, 0], -_DC_LIMIT, _DC_LIMIT)
+        out[:, 1:] = np.clip(out[:, 1:], -_AC_LIMIT, _AC_LIMIT)
+        natural[:] = 0
+        natural[:, _ZIGZAG] = out * quant
+        worst = np.where(outside, _samples(natural), -np.inf).max(axis=(1, 2))
+        excess = worst - (-128.0 - 1)
+        if not (luma & (excess > 0)).any():
+            break
+        target = np.where(luma, target - np.maximum(excess, 0) * 2, 0.0)
+    out[~luma & (outside & shown).any(axis=(1, 2))] = 0
+    return out
+
+
+#: Rounds of ``blacken`` that push luminance outside the crop further below black.
+_TRIES = 4
+
+
+def _category(value: int) -> int:
+    return abs(value).bit_length()
+
+
+def _raw(value: int, size: int) -> int:
+    return value if value >= 0 else value + (1 << size) - 1
+
+
+def ac_codes(block: Sequence[int]) -> tuple[tuple[int, int, int], ...]:
+    """The AC symbols of a zig-zag block, with their extra bits (F.1.2.2)."""
+    codes: list[tuple[int, int, int]] = []
+    run = 0
+    last = max((k for k in range(1, 64) if block[k]), default=0)
+    for k in range(1, last + 1):
+        value = int(block[k])
+        if not value:
+            run += 1
+            continue
+        while run > 15:
+            codes.append((0xF0, 0, 0))
+            run -= 16
+        size = _category(value)
+        codes.append((run << 4 | size, _raw(value, size), size))
+        run = 0
+    if last < 63:
+        codes.append((0, 0, 0))
+    return tuple(codes)
+
+
+def code_blocks(
+    coefficients: npt.NDArray[np.int64], slot_component: Sequence[int], preds: Sequence[int]
+) -> tuple[list[CodedBlock], list[int]]:
+    """An MCU's blocks (absolute DC) as codes after DC predictors ``preds`` (one per
+    scan component), and the predictors after them."""
+    last = list(preds)
+    blocks = []
+    for block, component in zip(coefficients.tolist(), slot_component, strict=True):
+        blocks.append(CodedBlock(block[0] - last[component], ac_codes(block)))
+        last[component] = block[0]
+    return blocks, last
+
+
+@functools.lru_cache(maxsize=256)
+def sample_outside(
+    origin: tuple[int, int],
+    step: tuple[int, int],
+    inside: tuple[int, int, int, int],
+) -> npt.NDArray[np.bool_]:
+    """Which of a block's 8x8 samples cover a pixel outside ``inside``.
+
+    ``origin`` is the pixel of the block's first sample, ``step`` the pixels one
+    sample covers across and down, ``inside`` the crop (left, top, right, bottom).
+    """
+    left, top, right, bottom = inside
+    x0 = origin[0] + np.arange(8) * step[0]
+    y0 = origin[1] + np.arange(8) * step[1]
+    columns = (x0 < left) | (x0 + step[0] > right)
+    rows = (y0 < top) | (y0 + step[1] > bottom)
+    return np.asarray(rows[:, None] | columns[None, :])

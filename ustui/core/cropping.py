@@ -30,10 +30,13 @@ class CropChoice:
     masks: tuple[Box, ...]
     source: str
     """One of CROP_SOURCES."""
+    confirmed: bool = False
+    """A person kept this box in the review (pressed ``a``, or added masks to it) without
+    changing it: its source stays the automatic one, and it counts as reviewed."""
 
     @property
     def reviewed(self) -> bool:
-        return self.source in REVIEWED_SOURCES
+        return self.confirmed or self.source in REVIEWED_SOURCES
 
 
 def header_text(header: Dataset, keyword: str) -> str:
@@ -77,7 +80,7 @@ def choose_crop(
     rows, columns = int(header.Rows), int(header.Columns)
     user_masks = tuple(m.clip(columns, rows) for m in decision.masks) if decision else ()
     if decision and decision.crop:
-        return CropChoice(decision.crop.clip(columns, rows), user_masks, "session")
+        return pinned_crop(decision, decision.crop.clip(columns, rows), user_masks)
     preset = matching_preset(header, profile)
     if preset:
         masks = user_masks or tuple(m.clip(columns, rows) for m in preset.masks)
@@ -90,6 +93,11 @@ def choose_crop(
         if box:
             return CropChoice(box, user_masks, "analysis")
     return CropChoice(Box.full(columns, rows), user_masks, "full")
+
+
+def pinned_crop(decision: FileDecision, box: Box, masks: tuple[Box, ...]) -> CropChoice:
+    """The choice for a crop kept in the session: the user's, or a confirmed automatic one."""
+    return CropChoice(box, masks, decision.crop_source or "session", confirmed=True)
 
 
 def sample_frames(reader: FrameReader) -> Iterator[np.ndarray]:

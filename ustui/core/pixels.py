@@ -163,6 +163,52 @@ class PixelStats:
         return self.decoded_bytes / max(self.encoded_bytes, 1)
 
 
+@dataclass(frozen=True)
+class WrittenGrid:
+    """Where an export's crop and masks land for one input, known before any frame is
+    cut: what the TUI's export view draws as the user moves the boxes."""
+
+    layout: jpeg_crop.JpegLayout | None = None
+    """JPEG Baseline kept in the compressed domain: its MCU grid."""
+    inward: bool = False
+    """The JPEG crop snaps inward (profile ``crop_snap = "inward"``)."""
+    pair_columns: int = 0
+    """Native YBR_FULL_422: the image's width; the crop is cut on pixel pairs."""
+
+    def crop(self, box: Box) -> Box:
+        """The box written for the crop ``box`` (already clipped to the image)."""
+        if self.layout is not None:
+            return jpeg_crop.snap_crop(box, self.layout, inward=self.inward)
+        return _even(box, self.pair_columns) if self.pair_columns else box
+
+    def mask(self, box: Box) -> Box:
+        """The box blackened for the mask ``box``."""
+        if self.layout is not None:
+            return _widen(box, self.layout.mcu_width, self.layout.mcu_height)
+        return _even(box, self.pair_columns) if self.pair_columns else box
+
+
+def written_grid(header: Dataset, settings: ExportSettings, reader: FrameReader) -> WrittenGrid:
+    """The grid an export of this input writes on, as :func:`plan_pixels` decides it.
+
+    Raises
+    ------
+    Unsupported
+        When the pixels cannot be decoded.
+    """
+    info = image_info(header)
+    plan = plan_pixels(header, Box.full(info.columns, info.rows), (), settings, reader=reader)
+    if plan.compressed_domain:
+        layout = jpeg_crop.parse_layout(reader.encoded_frame(0))
+        return WrittenGrid(layout=layout, inward=settings.crop_snap == "inward")
+    if (
+        plan.photometric_out == "YBR_FULL_422"
+        and plan.transfer_syntax_out == ExplicitVRLittleEndian
+    ):
+        return WrittenGrid(pair_columns=info.columns)
+    return WrittenGrid()
+
+
 # --- planning -------------------------------------------------------------------------
 
 
@@ -278,10 +324,9 @@ def _plan_compressed_domain(
         return f"re-encoded: {exc.reason}"
     if (layout.width, layout.height) != (info.columns, info.rows):
         return "re-encoded: the JPEG size differs from the header's"
-    snapped = jpeg_crop.snap_crop(box, layout, inward=settings.crop_snap == "inward")
-    widened = tuple(
-        _widen(mask, layout.mcu_width, layout.mcu_height) for mask in _clip_masks(masks, snapped)
-    )
+    grid = WrittenGrid(layout=layout, inward=settings.crop_snap == "inward")
+    snapped = grid.crop(box)
+    widened = tuple(grid.mask(mask) for mask in _clip_masks(masks, snapped))
     return PixelPlan(
         crop=snapped,
         masks=_clip_masks(widened, snapped),
@@ -323,8 +368,9 @@ def _lossless_plan(
         # US Image IOD does not allow uncompressed): crop and masks on pixel pairs,
         # the column a pair adds to the crop written black.
         photometric = "YBR_FULL_422"
-        written = _even(box, info.columns)
-        masks = [_even(m, info.columns) for m in masks]
+        grid = WrittenGrid(pair_columns=info.columns)
+        written = grid.crop(box)
+        masks = [grid.mask(m) for m in masks]
     return PixelPlan(
         crop=written,
         requested=None if written == box else box,

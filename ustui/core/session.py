@@ -38,10 +38,14 @@ class FileDecision:
     """Boxes blackened in every frame, in original pixel coordinates."""
     tags: dict[str, str] = field(default_factory=dict)
     excluded: bool = False
+    crop_source: str | None = None
+    """Where ``crop`` came from while the user has not moved it (e.g. "regions" after
+    pressing ``a``, or when adding a mask pinned it); None once the user set it."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "crop": self.crop.as_list() if self.crop else None,
+            "crop_source": self.crop_source,
             "masks": [m.as_list() for m in self.masks],
             "tags": dict(self.tags),
             "excluded": self.excluded,
@@ -55,7 +59,13 @@ class FileDecision:
             masks=[Box.from_list(m) for m in data.get("masks", [])],
             tags={str(k): str(v) for k, v in data.get("tags", {}).items()},
             excluded=bool(data.get("excluded", False)),
+            crop_source=_source(data.get("crop_source")),
         )
+
+
+def _source(value: Any) -> str | None:
+    """A pinned crop's automatic source, as saved; anything else counts as the user's."""
+    return value if value in ("preset", "regions", "analysis", "full") else None
 
 
 def inputs_key(inputs: Sequence[str | Path]) -> str:

@@ -75,8 +75,14 @@ def scaled(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(image.resize((width, height), PILImage.Resampling.BILINEAR))
 
 
-def export_view(rgb: np.ndarray, crop: Box, masks: tuple[Box, ...] | list[Box]) -> np.ndarray:
-    """What the export will hold for this frame: masks blackened, then cropped."""
+def export_view(
+    rgb: np.ndarray,
+    crop: Box,
+    masks: tuple[Box, ...] | list[Box],
+    written: Box | None = None,
+) -> np.ndarray:
+    """What the export will hold for this frame: masks blackened, then cut to the box
+    ``written`` (default: ``crop``), black outside ``crop``."""
     rows, columns = rgb.shape[:2]
     out = rgb.copy()
     for mask in masks:
@@ -85,7 +91,13 @@ def export_view(rgb: np.ndarray, crop: Box, masks: tuple[Box, ...] | list[Box]) 
     c = crop.clip(columns, rows)
     if c.is_empty:
         return out
-    return out[c.top : c.bottom, c.left : c.right]
+    w = (written or c).clip(columns, rows)
+    view = out[w.top : w.bottom, w.left : w.right].copy()
+    inside = c.translate(-w.left, -w.top)
+    kept = view[inside.top : inside.bottom, inside.left : inside.right].copy()
+    view[:] = 0
+    view[inside.top : inside.bottom, inside.left : inside.right] = kept
+    return view
 
 
 class StyleCache:

@@ -16,6 +16,7 @@ from ustui.core.cropping import choose_crop, header_text
 from ustui.core.errors import UstuiError
 from ustui.core.frames import FrameReader, decoder_problem, display_rgb, image_info
 from ustui.core.inputs import InputFile
+from ustui.core.pixels import WrittenGrid, written_grid
 from ustui.core.profiles import Profile
 from ustui.core.reading import read_header, transfer_syntax_name
 from ustui.tui.messages import FileFailed, FileOpened, FrameDecoded, HeaderResult
@@ -59,7 +60,17 @@ def file_info(
         transfer_syntax=transfer_syntax_name(str(header.file_meta.TransferSyntaxUID)),
         fps=cine_fps(header),
         auto=choose_crop(header, profile, None, reader=reader),
+        grid=_grid(header, profile, reader) if reader is not None else None,
     )
+
+
+def _grid(header: Dataset, profile: Profile, reader: FrameReader) -> WrittenGrid | None:
+    """Where the export's boxes land; None when that cannot be known (the export then
+    reports why the file cannot be written)."""
+    try:
+        return written_grid(header, profile.export, reader)
+    except (UstuiError, ValueError):
+        return None
 
 
 def header_result(source: InputFile, profile: Profile) -> HeaderResult:

@@ -10,8 +10,9 @@ import os
 from dataclasses import dataclass, field
 from enum import Enum
 
-from ustui.core.cropping import CropChoice
+from ustui.core.cropping import CropChoice, pinned_crop
 from ustui.core.inputs import InputFile
+from ustui.core.pixels import WrittenGrid
 from ustui.core.profiles import Profile
 from ustui.core.session import FileDecision, Session
 
@@ -51,6 +52,8 @@ class FileInfo:
     """Playback rate of a cine (from the header, else a default)."""
     auto: CropChoice
     """The crop ustui would choose without the user (preset, regions, analysis or full)."""
+    grid: WrittenGrid | None = None
+    """Where the export's crop and masks land (known once the file has been opened)."""
 
 
 @dataclass
@@ -78,7 +81,7 @@ def effective_crop(entry: Entry, decision: FileDecision) -> CropChoice | None:
         return None
     auto = entry.info.auto
     if decision.crop is not None:
-        return CropChoice(decision.crop, tuple(decision.masks), "session")
+        return pinned_crop(decision, decision.crop, tuple(decision.masks))
     return CropChoice(auto.box, tuple(decision.masks) or auto.masks, auto.source)
 
 

@@ -39,6 +39,7 @@ from ustui.tui.widgets.preview import Boxes, Preview
 from ustui.tui.widgets.tag_panel import TagPanel
 from ustui.tui.widgets.text_view import TextView
 from ustui.tui.widgets.zoom import ZoomView, zoom_label
+from ustui.tui.written import written_boxes, written_note
 
 #: A nudge moves the active handle by this many original pixels; shift multiplies by 10.
 STEP = 1
@@ -330,6 +331,7 @@ class ReviewScreen(Screen[None]):
             decision.crop = nudge(
                 choice.box, self.handle.part, dx * step, dy * step, columns=columns, rows=rows
             )
+            decision.crop_source = None
             decision.masks = list(choice.masks)
         self._decided()
 
@@ -354,6 +356,7 @@ class ReviewScreen(Screen[None]):
             return
         decision = self.workspace.decision(self.index)
         decision.crop = entry.info.auto.box
+        decision.crop_source = entry.info.auto.source
         decision.masks = list(choice.masks)
         self.handle = Handle()
         self._decided()
@@ -386,6 +389,7 @@ class ReviewScreen(Screen[None]):
         the user's choice rather than a fall-back to the preset's masks."""
         decision = self.workspace.decision(self.index)
         decision.crop = choice.box
+        decision.crop_source = None if choice.source == "session" else choice.source
         decision.masks = masks
 
     def action_toggle_export_view(self) -> None:
@@ -544,7 +548,7 @@ class ReviewScreen(Screen[None]):
             return None
         if self.handle.target > len(choice.masks):
             self.handle = Handle()
-        return Boxes(choice.box, choice.masks, self.handle, choice.reviewed)
+        return written_boxes(Boxes(choice.box, choice.masks, self.handle, choice.reviewed), entry)
 
     def _show_boxes(self) -> None:
         boxes = self._boxes()
@@ -572,6 +576,7 @@ class ReviewScreen(Screen[None]):
             if choice is not None and not entry.problem:
                 box = choice.box
                 line.append(f"crop {box.as_list()} ({_SOURCE_NAMES[choice.source]})")
+                line.append(written_note(entry, box), style="yellow")
                 if choice.masks:
                     line.append(f"  {len(choice.masks)} mask(s)")
             if entry.info:

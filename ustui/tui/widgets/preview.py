@@ -50,6 +50,10 @@ class Boxes:
     masks: tuple[Box, ...]
     handle: Handle
     reviewed: bool
+    written: Box | None = None
+    """The box the export writes when it differs from ``crop`` (a black margin)."""
+    written_masks: tuple[Box, ...] | None = None
+    """The masks as the export blackens them (widened to the encoding's blocks)."""
 
 
 class Preview(Widget, can_focus=False):
@@ -114,7 +118,8 @@ class Preview(Widget, can_focus=False):
         rows, columns = rgb.shape[:2]
         self._fit = fit(columns, rows, self.size.width, self.size.height, cell_aspect=aspect)
         if self.export_mode and self._boxes is not None:
-            rgb = export_view(rgb, self._boxes.crop, self._boxes.masks)
+            boxes = self._boxes
+            rgb = export_view(rgb, boxes.crop, boxes.written_masks or boxes.masks, boxes.written)
         placed = fit(
             rgb.shape[1], rgb.shape[0], self.size.width, self.size.height, cell_aspect=aspect
         )

@@ -1,0 +1,44 @@
+"""What the export writes for the boxes on screen: the crop on the encoding's grid
+(a JPEG kept without re-encoding starts on its 8/16-pixel blocks, with a black
+margin) and masks widened to its blocks. Plain functions for the review screen."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ustui.core.boxes import Box
+from ustui.tui.model import Entry
+from ustui.tui.widgets.preview import Boxes
+
+
+def written_boxes(boxes: Boxes, entry: Entry) -> Boxes:
+    """``boxes`` with the written crop and masks filled in, when the file's grid is known."""
+    grid = entry.info.grid if entry.info else None
+    if grid is None:
+        return boxes
+    crop = boxes.crop.clip(entry.info.columns, entry.info.rows) if entry.info else boxes.crop
+    if crop.is_empty:
+        return boxes
+    written = grid.crop(crop)
+    masks = tuple(grid.mask(m).intersect(written) for m in boxes.masks)
+    return dataclasses.replace(
+        boxes,
+        written=None if written == crop else written,
+        written_masks=None if masks == boxes.masks else masks,
+    )
+
+
+def written_note(entry: Entry, box: Box) -> str:
+    """A note for the status line when the export writes another box than ``box``."""
+    info = entry.info
+    if info is None or info.grid is None:
+        return ""
+    crop = box.clip(info.columns, info.rows)
+    if crop.is_empty:
+        return ""
+    written = info.grid.crop(crop)
+    if written == crop:
+        return ""
+    if written.intersect(crop) == written:
+        return f"  writes {written.as_list()} (block grid, inside)"
+    return f"  writes {written.as_list()} (block grid; margin black)"

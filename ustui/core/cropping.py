@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 from pydicom import Dataset
 
-from ustui.core.autocrop import analysis_crop
+from ustui.core.autocrop import analyse, analysis_crop
 from ustui.core.boxes import Box
+from ustui.core.fan import Sector
 from ustui.core.frames import FrameReader, display_rgb
 from ustui.core.profiles import DevicePreset, Profile
 from ustui.core.regions import regions_crop
@@ -93,6 +94,12 @@ def choose_crop(
         if box:
             return CropChoice(box, user_masks, "analysis")
     return CropChoice(Box.full(columns, rows), user_masks, "full")
+
+
+def fan_sector(reader: FrameReader) -> Sector | None:
+    """The sector of the ultrasound image in the file's frames, if it is one."""
+    found = analyse(sample_frames(reader), rows=reader.rows, columns=reader.columns)
+    return found.sector if found else None
 
 
 def pinned_crop(decision: FileDecision, box: Box, masks: tuple[Box, ...]) -> CropChoice:

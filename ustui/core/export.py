@@ -31,7 +31,7 @@ from pydicom import Dataset
 
 from ustui.core import manifest, naming
 from ustui.core.audit import record_export
-from ustui.core.cropping import CropChoice, choose_crop
+from ustui.core.cropping import CropChoice, choose_crop, fan_sector
 from ustui.core.crosswalk import CrosswalkRow, write_crosswalk
 from ustui.core.deid import deidentify
 from ustui.core.errors import UstuiError
@@ -290,7 +290,11 @@ def _write_part(
     job: _Job, header: Dataset, reader: FrameReader, choice: CropChoice, tags: dict[str, str]
 ) -> _Done:
     profile = job.profile
-    plan = plan_pixels(header, choice.box, choice.masks, profile.export, reader=reader)
+    wants_fan = profile.export.fan_mask
+    if job.decision is not None and job.decision.fan_mask is not None:
+        wants_fan = job.decision.fan_mask
+    fan = fan_sector(reader) if wants_fan else None
+    plan = plan_pixels(header, choice.box, choice.masks, profile.export, reader=reader, fan=fan)
     pseudonyms = Pseudonyms(job.key)
     subject = job.subject or pseudonyms.subject(header, profile.deid.subject_prefix)
     out = copy.deepcopy(header)
@@ -329,12 +333,15 @@ def _write_part(
         crop_requested=(plan.requested or plan.crop).as_list(),
         crop_source=choice.source,
         masks=[m.as_list() for m in plan.masks],
+        fan=fan.as_dict() if fan else None,
         tags={t.name: tags[t.name] for t in profile.tags if tags.get(t.name)},
         transfer_syntax_in=plan.transfer_syntax_in,
         transfer_syntax_out=plan.transfer_syntax_out,
         lossy=plan.lossy,
         reencoded=plan.reencoded or stats.reencoded_frames > 0,
-        note=plan.note,
+        note="; ".join(
+            filter(None, [plan.note, "fan mask: no sector found" if wants_fan and not fan else ""])
+        ),
         sha256=sha256,
     )
     return _Done(

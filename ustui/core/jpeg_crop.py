@@ -755,34 +755,69 @@ def _edge_cells(layout: JpegLayout, crop: Box, content: Box) -> tuple[set[int], 
     return found[0], found[1]
 
 
+def _shape_grid(
+    layout: JpegLayout, crop: Box, shape: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """``shape`` (a flag per pixel of ``crop``) padded with False to whole MCUs."""
+    rows = -(-crop.height // layout.mcu_height) * layout.mcu_height
+    columns = -(-crop.width // layout.mcu_width) * layout.mcu_width
+    grid = np.zeros((rows, columns), bool)
+    grid[: crop.height, : crop.width] = shape
+    return grid
+
+
 def _runs(
-    layout: JpegLayout, crop: Box, masks: Sequence[Box], restart: int, content: Box
+    layout: JpegLayout,
+    crop: Box,
+    masks: Sequence[Box],
+    restart: int,
+    content: Box,
+    shape: npt.NDArray[np.bool_] | None = None,
 ) -> Iterator[tuple[int, int, int, int]]:
     """``(row, first column, stop column, kind)`` runs of the kept MCUs, in scan order.
 
-    Kinds: ``_MASKED``; ``_EDGE``, one MCU with pixels outside ``content``; ``_COPY``,
-    the others, whose runs also end at restart interval boundaries, where the coded
-    DC differences restart from zero.
+    Kinds: ``_MASKED`` (also MCUs wholly in ``shape``, from ``_shape_grid``); ``_EDGE``,
+    one MCU with pixels outside ``content`` or partly in ``shape``; ``_COPY``, the
+    others, whose runs also end at restart interval boundaries, where the coded DC
+    differences restart from zero.
     """
     mw, mh = layout.mcu_width, layout.mcu_height
     per_row = -(-layout.width // mw)
-    first_col, stop_col = crop.left // mw, -(-crop.right // mw)
+    first_row, first_col, stop_col = crop.top // mh, crop.left // mw, -(-crop.right // mw)
     edge_rows, edge_cols = _edge_cells(layout, crop, content)
     rects = []  # masks widened to whole MCUs, in MCU units
     for mask in masks:
         box = mask.intersect(crop)
         if not box.is_empty:
             rects.append((box.top // mh, -(-box.bottom // mh), box.left // mw, -(-box.right // mw)))
-    for row in range(crop.top // mh, -(-crop.bottom // mh)):
-        masked = sorted((c0, c1) for r0, r1, c0, c1 in rects if r0 <= row < r1)
+    partly: npt.NDArray[np.bool_] = np.zeros((0, 0), bool)
+    wholly: npt.NDArray[np.bool_] = np.zeros((0, 0), bool)
+    if shape is not None:
+        cells = shape.reshape(shape.shape[0] // mh, mh, shape.shape[1] // mw, mw)
+        inside = np.zeros_like(shape)
+        inside[: crop.height, : crop.width] = True
+        inside_cells = inside.reshape(cells.shape)
+        partly = np.asarray(cells.any(axis=(1, 3)))
+        wholly = np.asarray((cells | ~inside_cells).all(axis=(1, 3)))
+    for row in range(first_row, -(-crop.bottom // mh)):
+        masked = [(c0, c1) for r0, r1, c0, c1 in rects if r0 <= row < r1]
+        edgy = set(edge_cols)
+        if shape is not None:
+            cells_row = row - first_row
+            masked += [
+                (first_col + c, first_col + c + 1)
+                for c in np.flatnonzero(wholly[cells_row]).tolist()
+            ]
+            edgy.update(first_col + int(c) for c in np.flatnonzero(partly[cells_row]))
+        masked.sort()
         col = first_col
         for c0, c1 in [*masked, (stop_col, stop_col)]:
             while col < c0:
-                if row in edge_rows or col in edge_cols:
+                if row in edge_rows or col in edgy:
                     yield row, col, col + 1, _EDGE
                     col += 1
                     continue
-                stop = min([c0, *(c for c in edge_cols if c > col)])
+                stop = min([c0, *(c for c in edgy if c > col)])
                 if restart:
                     index = row * per_row + col
                     stop = min(stop, col + restart - index % restart)
@@ -821,7 +856,12 @@ def _edge_coding(jpeg: _Jpeg) -> tuple[list[edges.BlockCoding], list[tuple[int, 
 
 
 def crop_jpeg(
-    data: bytes, crop: Box, masks: Sequence[Box] = (), *, content: Box | None = None
+    data: bytes,
+    crop: Box,
+    masks: Sequence[Box] = (),
+    *,
+    content: Box | None = None,
+    shape: npt.NDArray[np.bool_] | None = None,
 ) -> bytes:
     """Crop and mask a JPEG Baseline frame without decoding its pixels.
 
@@ -839,6 +879,10 @@ def crop_jpeg(
         the written MCUs outside it is black, the padding a decoder hides beyond the
         right and bottom edges included: the MCUs on the edge that hold such pixels
         are decoded and re-coded (``jpeg_edges``), the rest copied.
+    shape
+        Per pixel of ``crop`` (its height x width), True to write black: a mask of any
+        shape, such as what lies outside an ultrasound sector. MCUs wholly in it
+        become flat black; MCUs partly in it are re-coded like ``content``'s edge.
 
     Returns
     -------
@@ -874,14 +918,15 @@ def crop_jpeg(
     slot_scan = _slots(jpeg)
     firsts = [slot_scan.index(c) for c in range(len(jpeg.scan))]  # each component's first slot
     per_row = -(-layout.width // layout.mcu_width)
-    runs = list(_runs(layout, crop, masks, jpeg.restart_interval, inside))
+    grid = None if shape is None else _shape_grid(layout, crop, shape)
+    runs = list(_runs(layout, crop, masks, jpeg.restart_interval, inside, grid))
     kept = [
         (row * per_row + col, row * per_row + stop) for row, col, stop, k in runs if k != _MASKED
     ]
     walked = _walk(jpeg, data, [first for first, _ in kept], [stop for _, stop in kept])
 
     # What each run needs: bits to copy, DC values to recode.
-    ops = _operations(jpeg, runs, walked, crop, inside)
+    ops = _operations(jpeg, runs, walked, crop, inside, grid)
     # The Huffman tables must code every DC difference and EOB written anew.
     dc_tables = dict(jpeg.dc_tables)
     ac_tables = dict(jpeg.ac_tables)
@@ -925,7 +970,12 @@ def crop_jpeg(
 
 
 def _operations(
-    jpeg: _Jpeg, runs: list[tuple[int, int, int, int]], walked: _Walked, crop: Box, inside: Box
+    jpeg: _Jpeg,
+    runs: list[tuple[int, int, int, int]],
+    walked: _Walked,
+    crop: Box,
+    inside: Box,
+    grid: npt.NDArray[np.bool_] | None,
 ) -> list[_Copy | _Mask | _Edge]:
     """What to write for each run, its DC differences worked out."""
     layout = jpeg.layout
@@ -954,7 +1004,12 @@ def _operations(
                 raise JpegCropUnsupported("corrupt JPEG entropy-coded data") from None
             ops.append(_Edge(coefficients))
             for dx, dy, sx, sy in places:
-                outside.append(edges.sample_outside((x + dx, y + dy), (sx, sy), box))
+                flags = edges.sample_outside((x + dx, y + dy), (sx, sy), box)
+                if grid is not None:  # samples covering a pixel of the shape
+                    top, left = y + dy - crop.top, x + dx - crop.left
+                    pixels = grid[top : top + 8 * sy, left : left + 8 * sx]
+                    flags = flags | pixels.reshape(8, sy, 8, sx).any(axis=(1, 3))
+                outside.append(flags)
                 hidden.append(edges.sample_outside((x + dx, y + dy), (sx, sy), image))
         else:
             # A component's first block gets a new DC code; the bits from its AC codes to

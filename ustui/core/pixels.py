@@ -27,6 +27,7 @@ the profile says ``lossy = "lossless"``.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import struct
 import tempfile
@@ -55,6 +56,7 @@ from pydicom.uid import (
 from ustui.core import jpeg_crop
 from ustui.core.boxes import Box
 from ustui.core.errors import Unsupported
+from ustui.core.fan import Sector
 from ustui.core.frames import (
     PALETTE_DATA,
     PALETTE_DESCRIPTORS,
@@ -122,6 +124,8 @@ class PixelPlan:
     """PALETTE COLOR: descriptor and LUT data values (keyword, value), data little endian."""
     requested: Box | None = None
     """The crop asked for, clipped to the image, when ``crop`` differs from it."""
+    fan: Sector | None = None
+    """Black out what lies outside this sector, inside the crop (profile ``fan_mask``)."""
 
     @property
     def content(self) -> Box:
@@ -219,6 +223,7 @@ def plan_pixels(
     settings: ExportSettings,
     *,
     reader: FrameReader | None = None,
+    fan: Sector | None = None,
 ) -> PixelPlan:
     """Decide how the pixels of one input are written.
 
@@ -236,6 +241,8 @@ def plan_pixels(
         The input's reader. JPEG Baseline is cropped in the compressed domain
         (``lossy="keep"``) only when it is given, since the MCU grid is read from
         the first frame; without it such input is re-encoded.
+    fan : Sector, optional
+        Black out what lies outside this sector inside the crop, in every frame.
 
     Returns
     -------
@@ -267,6 +274,7 @@ def plan_pixels(
         "prior_ratios": _strings(header.get("LossyImageCompressionRatio")),
         "palette": _palette_values(header) if info.photometric == "PALETTE COLOR" else (),
         "fill": _black(header, info),
+        "fan": fan,
     }
 
     if lossy_syntax and settings.lossy != "lossless":
@@ -646,7 +654,11 @@ def _encode(plan: PixelPlan, reader: FrameReader, index: int) -> tuple[bytes, bo
         # cannot handle is re-encoded instead (PixelStats.reencoded_frames counts them).
         try:
             frame = reader.encoded_frame(index)
-            return jpeg_crop.crop_jpeg(frame, plan.crop, plan.masks, content=plan.content), False
+            shape = None if plan.fan is None else outside_fan(plan.fan, plan.crop)
+            cropped = jpeg_crop.crop_jpeg(
+                frame, plan.crop, plan.masks, content=plan.content, shape=shape
+            )
+            return cropped, False
         except jpeg_crop.JpegCropUnsupported:
             return _jpeg(plan, clean_frame(plan, reader.frame(index)), reader.photometric), True
     pixels = clean_frame(plan, reader.frame(index))
@@ -678,7 +690,17 @@ def clean_frame(plan: PixelPlan, frame: np.ndarray) -> np.ndarray:
     for mask in (*plan.masks, *margin_boxes(crop, plan.content)):
         box = mask.translate(-crop.left, -crop.top)
         pixels[box.top : box.bottom, box.left : box.right] = fill
+    if plan.fan is not None:
+        pixels[outside_fan(plan.fan, crop)] = fill
     return pixels
+
+
+@functools.lru_cache(maxsize=4)
+def outside_fan(fan: Sector, crop: Box) -> np.ndarray:
+    """Per pixel of ``crop``, whether it lies outside ``fan`` (computed once per file)."""
+    outside = ~fan.mask(crop)
+    outside.flags.writeable = False
+    return outside
 
 
 def margin_boxes(written: Box, content: Box) -> list[Box]:

@@ -49,7 +49,7 @@ CROP_SNAP_POLICIES = ("margin", "inward")
 FRAME_KINDS = ("any", "single", "multi")
 TEMPLATE_FIELDS = {"subject", "study", "series", "index", "tags"}
 # Keys the TUI reserves for its own actions; tag hotkeys may not take them.
-RESERVED_KEYS = set("jkamvsxieq?[] ")
+RESERVED_KEYS = set("jkamvsxieqf?[] ")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 

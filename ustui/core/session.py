@@ -41,11 +41,14 @@ class FileDecision:
     crop_source: str | None = None
     """Where ``crop`` came from while the user has not moved it (e.g. "regions" after
     pressing ``a``, or when adding a mask pinned it); None once the user set it."""
+    fan_mask: bool | None = None
+    """Black out what lies outside the detected sector; None follows the profile."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "crop": self.crop.as_list() if self.crop else None,
             "crop_source": self.crop_source,
+            "fan_mask": self.fan_mask,
             "masks": [m.as_list() for m in self.masks],
             "tags": dict(self.tags),
             "excluded": self.excluded,
@@ -60,6 +63,7 @@ class FileDecision:
             tags={str(k): str(v) for k, v in data.get("tags", {}).items()},
             excluded=bool(data.get("excluded", False)),
             crop_source=_source(data.get("crop_source")),
+            fan_mask=data["fan_mask"] if isinstance(data.get("fan_mask"), bool) else None,
         )
 
 

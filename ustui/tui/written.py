@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 
 from ustui.core.boxes import Box
+from ustui.core.profiles import Profile
+from ustui.core.session import FileDecision
 from ustui.tui.model import Entry
 from ustui.tui.widgets.preview import Boxes
 
@@ -42,3 +44,8 @@ def written_note(entry: Entry, box: Box) -> str:
     if written.intersect(crop) == written:
         return f"  writes {written.as_list()} (block grid, inside)"
     return f"  writes {written.as_list()} (block grid; margin black)"
+
+
+def fan_mask_on(decision: FileDecision, profile: Profile) -> bool:
+    """Whether the export blacks out what lies outside the file's sector."""
+    return profile.export.fan_mask if decision.fan_mask is None else decision.fan_mask

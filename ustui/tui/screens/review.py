@@ -39,7 +39,7 @@ from ustui.tui.widgets.preview import Boxes, Preview
 from ustui.tui.widgets.tag_panel import TagPanel
 from ustui.tui.widgets.text_view import TextView
 from ustui.tui.widgets.zoom import ZoomView, zoom_label
-from ustui.tui.written import written_boxes, written_note
+from ustui.tui.written import fan_mask_on, written_boxes, written_note
 
 #: A nudge moves the active handle by this many original pixels; shift multiplies by 10.
 STEP = 1
@@ -96,6 +96,7 @@ class ReviewScreen(Screen[None]):
         Binding("m", "add_mask", "mask", id="mask.add"),
         Binding("delete,backspace", "delete_mask", "delete mask", show=False, id="mask.delete"),
         Binding("v", "toggle_export_view", "export view", id="view.export"),
+        Binding("f", "toggle_fan_mask", "fan mask", show=False, id="mask.fan"),
         Binding("s", "save_preset", "save preset", show=False, id="crop.save_preset"),
         Binding("x", "toggle_exclude", "exclude", id="file.exclude"),
         Binding("i", "toggle_inspector", "inspector", show=False, id="view.inspector"),
@@ -397,6 +398,15 @@ class ReviewScreen(Screen[None]):
         preview.set_export_mode(not preview.export_mode)
         self._show_boxes()
 
+    def action_toggle_fan_mask(self) -> None:
+        if self.index < 0:
+            return
+        decision = self.workspace.decision(self.index)
+        decision.fan_mask = not fan_mask_on(decision, self.workspace.profile)
+        self._decided()
+        state = "on: black outside the sector" if decision.fan_mask else "off"
+        self.notify(f"fan mask {state} (applied on export)", timeout=3)
+
     def action_toggle_exclude(self) -> None:
         if self.index < 0:
             return
@@ -579,6 +589,8 @@ class ReviewScreen(Screen[None]):
                 line.append(written_note(entry, box), style="yellow")
                 if choice.masks:
                     line.append(f"  {len(choice.masks)} mask(s)")
+                if fan_mask_on(ws.peek(self.index), ws.profile):
+                    line.append("  fan mask")
             if entry.info:
                 info = entry.info
                 line.append(f"  {info.columns}x{info.rows} {info.transfer_syntax}", style="dim")

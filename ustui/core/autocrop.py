@@ -61,6 +61,8 @@ EDGE_SHARE = 0.02
 EDGE_FALL = 0.5
 #: How far refinement may move an edge out of the solid blocks, in blocks.
 REACH = 3
+#: Pixels a fitted sector may raise the refined top by (the tip of a sharp apex).
+APEX_SLACK = 3
 #: The image spans at least this share of the width and of the height.
 MIN_SIDE = 0.25
 
@@ -340,11 +342,11 @@ def analyse(frames: Iterable[np.ndarray], *, rows: int, columns: int) -> Analysi
     )
     if sector is not None:
         # The fit reaches wing tips and far field the blocks missed, but not far beyond
-        # the refined box (a text line is never taken in), nor above it: the refined
-        # top already follows the fan to its apex or probe face.
+        # the refined box (a text line is never taken in), and hardly above it: the
+        # refined top already follows the fan to its apex or probe face.
         grown = Box(
             box.left - box.width // 4,
-            box.top,
+            box.top - APEX_SLACK,
             box.right + box.width // 4,
             box.bottom + reach,
         )

@@ -3,6 +3,7 @@ zoom's markup, statuses, the config file and the partial-update patch."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from ustui.tui.model import Entry, FileInfo, Status, effective_crop, status
 from ustui.tui.widgets.file_list import shortened
 from ustui.tui.widgets.preview import Boxes
 from ustui.tui.widgets.zoom import render_window
+from ustui.tui.written import fan_mask_on
 
 COLUMNS, ROWS = 200, 100
 
@@ -192,3 +194,13 @@ def test_export_view_shows_the_written_box_with_its_margin_black() -> None:
     assert view.shape == (30, 50, 3)
     assert not view[:3].any() and not view[:, :5].any()
     assert (view[3:, 5:] == 200).all()
+
+
+def test_the_fan_mask_follows_the_profile_until_the_file_says_otherwise() -> None:
+    profile = get_profile("generic-us")
+    assert fan_mask_on(FileDecision(), profile) is profile.export.fan_mask
+    assert fan_mask_on(FileDecision(fan_mask=True), profile)
+    assert not fan_mask_on(
+        FileDecision(fan_mask=False),
+        dataclasses.replace(profile, export=dataclasses.replace(profile.export, fan_mask=True)),
+    )

@@ -355,11 +355,11 @@ def test_frame_jpeg_crop_cannot_handle_is_reencoded_and_recorded(
     real = jpeg_crop.crop_jpeg
     calls = []
 
-    def flaky(data: bytes, crop: Box, masks: object, *, content: Box | None = None) -> bytes:
+    def flaky(data: bytes, crop: Box, masks: object, **options: object) -> bytes:
         calls.append(1)
         if len(calls) == 2:
             raise jpeg_crop.JpegCropUnsupported("restart markers")
-        return real(data, crop, masks, content=content)  # type: ignore[arg-type]
+        return real(data, crop, masks, **options)  # type: ignore[arg-type]
 
     monkeypatch.setattr(jpeg_crop, "crop_jpeg", flaky)
     plan, stats, back = export(source, Box(5, 3, 59, 41), [], ExportSettings())

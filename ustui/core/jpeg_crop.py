@@ -985,6 +985,7 @@ def _operations(
     codings, places = _edge_coding(jpeg) if any(r[3] == _EDGE for r in runs) else ([], [])
     box = (inside.left, inside.top, inside.right, inside.bottom)
     image = (crop.left, crop.top, crop.right, crop.bottom)
+    padded = walked.scan + bytes(4)  # decode_mcu reads up to 4 bytes ahead
     ops: list[_Copy | _Mask | _Edge] = []
     outside: list[npt.NDArray[np.bool_]] = []  # per block of the edge MCUs
     hidden: list[npt.NDArray[np.bool_]] = []
@@ -997,9 +998,7 @@ def _operations(
         if kind == _EDGE:
             x, y = col * layout.mcu_width, row * layout.mcu_height
             try:
-                coefficients = edges.decode_mcu(
-                    walked.scan, spans[0], walked.ends[i], codings, slot_scan, spans[2::3]
-                )
+                coefficients = edges.decode_mcu(padded, spans[0], codings, slot_scan, spans[2::3])
             except (ValueError, IndexError):
                 raise JpegCropUnsupported("corrupt JPEG entropy-coded data") from None
             ops.append(_Edge(coefficients))

@@ -79,63 +79,55 @@ class CodedBlock:
     """``(symbol, extra bits, number of extra bits)`` per AC code, EOB included."""
 
 
-class _Bits:
-    """Big-endian bits of the unstuffed scan from bit ``start``."""
-
-    def __init__(self, scan: bytes, start: int, end: int) -> None:
-        first = start >> 3
-        chunk = scan[first : (end >> 3) + 4] + b"\0\0\0\0"
-        self.value = int.from_bytes(chunk, "big")
-        self.size = len(chunk) * 8
-        self.pos = start - first * 8
-
-    def peek16(self) -> int:
-        return (self.value >> (self.size - self.pos - 16)) & 0xFFFF
-
-    def take(self, count: int) -> int:
-        self.pos += count
-        return (self.value >> (self.size - self.pos)) & ((1 << count) - 1)
-
-
 def _extend(raw: int, size: int) -> int:
     """JPEG's EXTEND (F.2.2.1): ``size`` raw bits to a signed value."""
     return raw - (1 << size) + 1 if size and raw < 1 << (size - 1) else raw
 
 
-def _symbol(bits: _Bits, lut: Lut) -> int:
-    prefix = bits.peek16()
-    length = lut[0][prefix]
-    if not length:
-        raise ValueError("corrupt JPEG entropy-coded data")
-    bits.pos += length
-    return lut[1][prefix]
-
-
 def decode_mcu(
     scan: bytes,
     start: int,
-    end: int,
     slots: Sequence[BlockCoding],
     slot_component: Sequence[int],
     first_dc: Sequence[int],
 ) -> npt.NDArray[np.int64]:
-    """The quantised coefficients (zig-zag) of the blocks of the MCU at bits ``start`` to
-    ``end`` of the unstuffed scan; ``first_dc[c]`` is the DC value of scan component
-    ``c``'s first block, from which the others' follow."""
-    bits = _Bits(scan, start, end)
-    out = np.zeros((len(slots), 64), np.int64)
+    """The quantised coefficients (zig-zag) of the blocks of the MCU at bit ``start`` of
+    the unstuffed ``scan`` (padded with 4 zero bytes); ``first_dc[c]`` is the DC value of
+    scan component ``c``'s first block, from which the others' follow.
+
+    Raises ValueError on a code that decodes to nothing or a block past 64 coefficients.
+    """
+    out = [[0] * 64 for _ in slots]
     dc = list(first_dc)
     seen: set[int] = set()
-    for index, (slot, component) in enumerate(zip(slots, slot_component, strict=True)):
-        size = _symbol(bits, slot.dc)
-        diff = _extend(bits.take(size), size)
-        if component in seen:
-            dc[component] += diff
+    p = start
+    from_bytes = int.from_bytes
+    for block, slot, component in zip(out, slots, slot_component, strict=True):
+        lengths, symbols = slot.dc
+        prefix = (from_bytes(scan[p >> 3 : (p >> 3) + 3], "big") >> (8 - (p & 7))) & 0xFFFF
+        if not lengths[prefix]:
+            raise ValueError("corrupt JPEG entropy-coded data")
+        p += lengths[prefix]
+        size = symbols[prefix]
+        if size:
+            raw = (from_bytes(scan[p >> 3 : (p >> 3) + 4], "big") >> (32 - (p & 7) - size)) & (
+                (1 << size) - 1
+            )
+            p += size
+            diff = _extend(raw, size)
+            if component in seen:
+                dc[component] += diff
         seen.add(component)
-        out[index, 0] = dc[component]
+        block[0] = dc[component]
+        lengths, symbols = slot.ac
         k = 1
         while k < 64:
-            symbol = _symbol(bits, slot.ac)
+            prefix = (from_bytes(scan[p >> 3 : (p >> 3) + 3], "big") >> (8 - (p & 7))) & 0xFFFF
+            length = lengths[prefix]
+            if not length:
+                raise ValueError("corrupt JPEG entropy-coded data")
+            p += length
+            symbol = symbols[prefix]
             if symbol == 0:
                 break
             k += symbol >> 4
@@ -143,9 +135,13 @@ def decode_mcu(
             if size:
                 if k > 63:
                     raise ValueError("corrupt JPEG block (coefficient past 63)")
-                out[index, k] = _extend(bits.take(size), size)
+                raw = (from_bytes(scan[p >> 3 : (p >> 3) + 4], "big") >> (32 - (p & 7) - size)) & (
+                    (1 << size) - 1
+                )
+                p += size
+                block[k] = _extend(raw, size)
             k += 1
-    return out
+    return np.array(out, np.int64)
 
 
 def _samples(natural: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -196,31 +192,20 @@ def blacken(
 _TRIES = 4
 
 
-def _category(value: int) -> int:
-    return abs(value).bit_length()
-
-
-def _raw(value: int, size: int) -> int:
-    return value if value >= 0 else value + (1 << size) - 1
-
-
 def ac_codes(block: Sequence[int]) -> tuple[tuple[int, int, int], ...]:
     """The AC symbols of a zig-zag block, with their extra bits (F.1.2.2)."""
     codes: list[tuple[int, int, int]] = []
-    run = 0
-    last = max((k for k in range(1, 64) if block[k]), default=0)
-    for k in range(1, last + 1):
-        value = int(block[k])
-        if not value:
-            run += 1
-            continue
+    previous = 0
+    for k in [k for k in range(1, 64) if block[k]]:
+        run = k - previous - 1
         while run > 15:
             codes.append((0xF0, 0, 0))
             run -= 16
-        size = _category(value)
-        codes.append((run << 4 | size, _raw(value, size), size))
-        run = 0
-    if last < 63:
+        value = block[k]
+        size = abs(value).bit_length()
+        codes.append((run << 4 | size, value if value >= 0 else value + (1 << size) - 1, size))
+        previous = k
+    if previous < 63:
         codes.append((0, 0, 0))
     return tuple(codes)
 
@@ -238,7 +223,6 @@ def code_blocks(
     return blocks, last
 
 
-@functools.lru_cache(maxsize=256)
 def sample_outside(
     origin: tuple[int, int],
     step: tuple[int, int],
@@ -249,9 +233,27 @@ def sample_outside(
     ``origin`` is the pixel of the block's first sample, ``step`` the pixels one
     sample covers across and down, ``inside`` the crop (left, top, right, bottom).
     """
+    x, y = origin
+    width, height = 8 * step[0], 8 * step[1]
     left, top, right, bottom = inside
-    x0 = origin[0] + np.arange(8) * step[0]
-    y0 = origin[1] + np.arange(8) * step[1]
+    # Relative to the block and clamped, so that the blocks of a frame share few keys.
+    return _outside(
+        step,
+        min(max(left - x, 0), width),
+        min(max(top - y, 0), height),
+        min(max(right - x, 0), width),
+        min(max(bottom - y, 0), height),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _outside(
+    step: tuple[int, int], left: int, top: int, right: int, bottom: int
+) -> npt.NDArray[np.bool_]:
+    x0 = np.arange(8) * step[0]
+    y0 = np.arange(8) * step[1]
     columns = (x0 < left) | (x0 + step[0] > right)
     rows = (y0 < top) | (y0 + step[1] > bottom)
-    return np.asarray(rows[:, None] | columns[None, :])
+    outside = np.asarray(rows[:, None] | columns[None, :])
+    outside.flags.writeable = False
+    return outside

@@ -19,6 +19,7 @@ from textual.strip import Strip
 from ustui.core.boxes import Box
 from ustui.core.cropping import CropChoice
 from ustui.core.errors import UstuiError
+from ustui.core.fan import Sector
 from ustui.core.inputs import InputFile
 from ustui.core.profiles import get_profile
 from ustui.core.session import FileDecision
@@ -204,3 +205,10 @@ def test_the_fan_mask_follows_the_profile_until_the_file_says_otherwise() -> Non
         FileDecision(fan_mask=False),
         dataclasses.replace(profile, export=dataclasses.replace(profile.export, fan_mask=True)),
     )
+
+
+def test_export_view_blacks_out_what_lies_outside_the_fan() -> None:
+    rgb = np.full((40, 60, 3), 200, np.uint8)
+    fan = Sector(30, 0, -0.5, 0.5, 0.0, 35.0)
+    view = export_view(rgb, Box(0, 0, 60, 40), [], fan=fan)
+    assert (view[20, 30] == 200).all() and not view[2, 2].any() and not view[39, 59].any()

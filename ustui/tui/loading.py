@@ -5,6 +5,7 @@ worker threads and in tests alike; they never touch a widget.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import time
 from collections.abc import Callable, Sequence
@@ -12,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pydicom import Dataset
 from textual.message import Message
 
-from ustui.core.cropping import choose_crop, header_text
+from ustui.core.cropping import choose_crop, fan_sector, header_text
 from ustui.core.errors import UstuiError
 from ustui.core.frames import FrameReader, decoder_problem, display_rgb, image_info
 from ustui.core.inputs import InputFile
@@ -150,7 +151,9 @@ def serve_file(
             count = reader.number_of_frames
             index = min(max(first_frame, 0), count - 1)
             post(FrameDecoded(key, index, count, display_rgb(reader.frame(index), reader)))
-            info = file_info(header, profile, reader=reader)
+            info = dataclasses.replace(
+                file_info(header, profile, reader=reader), sector=fan_sector(reader)
+            )
             post(FileOpened(key, header, info))
             while not cancelled():
                 try:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ustui.core.cropping import CropChoice, pinned_crop
+from ustui.core.fan import Sector
 from ustui.core.inputs import InputFile
 from ustui.core.pixels import WrittenGrid
 from ustui.core.profiles import Profile
@@ -54,6 +55,8 @@ class FileInfo:
     """The crop ustui would choose without the user (preset, regions, analysis or full)."""
     grid: WrittenGrid | None = None
     """Where the export's crop and masks land (known once the file has been opened)."""
+    sector: Sector | None = None
+    """The ultrasound sector, for the fan mask (known once the file has been opened)."""
 
 
 @dataclass

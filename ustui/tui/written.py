@@ -13,8 +13,10 @@ from ustui.tui.model import Entry
 from ustui.tui.widgets.preview import Boxes
 
 
-def written_boxes(boxes: Boxes, entry: Entry) -> Boxes:
-    """``boxes`` with the written crop and masks filled in, when the file's grid is known."""
+def written_boxes(boxes: Boxes, entry: Entry, decision: FileDecision, profile: Profile) -> Boxes:
+    """``boxes`` with the written crop and masks, and the fan mask, filled in when known."""
+    if entry.info is not None and entry.info.sector and fan_mask_on(decision, profile):
+        boxes = dataclasses.replace(boxes, fan=entry.info.sector)
     grid = entry.info.grid if entry.info else None
     if grid is None:
         return boxes

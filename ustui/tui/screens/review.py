@@ -558,7 +558,8 @@ class ReviewScreen(Screen[None]):
             return None
         if self.handle.target > len(choice.masks):
             self.handle = Handle()
-        return written_boxes(Boxes(choice.box, choice.masks, self.handle, choice.reviewed), entry)
+        boxes = Boxes(choice.box, choice.masks, self.handle, choice.reviewed)
+        return written_boxes(boxes, entry, self.workspace.peek(self.index), self.workspace.profile)
 
     def _show_boxes(self) -> None:
         boxes = self._boxes()

@@ -17,6 +17,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from ustui.core.boxes import Box
+from ustui.core.fan import Sector
 from ustui.tui.editing import Handle
 from ustui.tui.imaging import Fit, export_view, fit
 from ustui.tui.widgets.frame_view import make_frame_view
@@ -54,6 +55,8 @@ class Boxes:
     """The box the export writes when it differs from ``crop`` (a black margin)."""
     written_masks: tuple[Box, ...] | None = None
     """The masks as the export blackens them (widened to the encoding's blocks)."""
+    fan: Sector | None = None
+    """The export blacks out what lies outside this sector (fan mask)."""
 
 
 class Preview(Widget, can_focus=False):
@@ -119,7 +122,9 @@ class Preview(Widget, can_focus=False):
         self._fit = fit(columns, rows, self.size.width, self.size.height, cell_aspect=aspect)
         if self.export_mode and self._boxes is not None:
             boxes = self._boxes
-            rgb = export_view(rgb, boxes.crop, boxes.written_masks or boxes.masks, boxes.written)
+            rgb = export_view(
+                rgb, boxes.crop, boxes.written_masks or boxes.masks, boxes.written, boxes.fan
+            )
         placed = fit(
             rgb.shape[1], rgb.shape[0], self.size.width, self.size.height, cell_aspect=aspect
         )

@@ -85,11 +85,6 @@ class _Table:
     def encoder(self) -> dict[int, tuple[int, int]]:
         return {symbol: (code, length) for symbol, code, length in self.codes()}
 
-    @functools.cached_property
-    def lut(self) -> edges.Lut:
-        lengths, symbols = _decode_lut(self)
-        return lengths.tolist(), symbols.tolist()
-
     def segment_body(self, table_class: int, table_id: int) -> bytes:
         return bytes([table_class << 4 | table_id, *self.counts, *self.values])
 
@@ -193,12 +188,14 @@ def _lookups(dc: _Table, ac: _Table) -> tuple[_Ints, ...]:
     ac_run = np.where(pos > 0, pos | eob * kernels.EOB | (k + eob) << kernels.SHIFT_AC, 0)
     pos, k, eob, _ = _ac_walk(zero, zero, 64, ac, steps=1)
     ac_one = np.where(pos > 0, pos | eob * kernels.EOB | (k + eob) << kernels.SHIFT_AC, 0)
+    ac_lengths, ac_symbols = _decode_lut(ac)
     return (
         block,
         dc_bits | dc_diff << kernels.SHIFT_DC,
         lengths | symbols << kernels.SHIFT_SYMBOL,
         ac_run,
         ac_one,
+        ac_lengths | ac_symbols << kernels.SHIFT_SYMBOL,  # for jpeg_kernels.decode
     )
 
 
@@ -551,11 +548,13 @@ def _entropy_intervals(data: bytes, start: int) -> list[bytes]:
 class _Walked:
     """Where the runs of kept MCUs lie in the unstuffed scan: ``walk``'s outputs."""
 
-    scan: bytes  # the unstuffed scan
+    win: Any  # the unstuffed scan as the kernels read it
     pairs: npt.NDArray[np.uint16]  # the same as ``jpeg_kernels.write`` reads it
     ends: list[int]  # per run, the bit after its last MCU
     preds: list[int]  # per run and scan component, the DC predictor after the run
     spans: list[int]  # per run and component, its first block: start bit, AC start bit, DC
+    slot_table: Any = None  # ``walk``'s, for ``jpeg_kernels.decode``
+    lookups: list[Any] = field(default_factory=list)  # the scan's lookups, by kind
 
 
 def _slots(jpeg: _Jpeg) -> list[int]:
@@ -593,19 +592,20 @@ def _walk(jpeg: _Jpeg, data: bytes, firsts: list[int], stops: list[int]) -> _Wal
         raise JpegCropUnsupported("JPEG restart markers without a restart interval")
     bounds = (np.cumsum([0, *map(len, intervals)]) * 8).tolist()
     run = kernels.load()
-    scan = b"".join(intervals)
-    win, pairs = run.windows(scan)
+    win, pairs = run.windows(b"".join(intervals))
     slot_component = _slots(jpeg)
     tables = [(jpeg.dc_tables[s.dc], jpeg.ac_tables[s.ac]) for s in jpeg.scan]
     distinct = list(dict.fromkeys(tables))
     n, runs = len(jpeg.scan), len(firsts)
     outputs = [run.ints([0] * size) for size in (runs, runs * n, runs * n * 3)]
+    slot_table = run.ints([distinct.index(tables[c]) << 16 for c in slot_component])
+    lookups = _scan_lookups(tuple(distinct), run)
     status = run.walk(
         win,
-        run.ints([distinct.index(tables[c]) << 16 for c in slot_component]),
+        slot_table,
         run.ints(slot_component),
         run.ints([int(s == slot_component.index(c)) for s, c in enumerate(slot_component)]),
-        *_scan_lookups(tuple(distinct), run),
+        *lookups[:5],
         run.ints(bounds[:-1]),
         run.ints(bounds[1:]),
         jpeg.restart_interval,
@@ -619,7 +619,8 @@ def _walk(jpeg: _Jpeg, data: bytes, firsts: list[int], stops: list[int]) -> _Wal
         raise JpegCropUnsupported("JPEG scan has fewer restart intervals than MCUs need")
     if status:
         raise JpegCropUnsupported("corrupt or truncated JPEG entropy-coded data")
-    return _Walked(scan, pairs, *map(run.to_list, outputs))
+    ends, preds, spans = map(run.to_list, outputs)
+    return _Walked(win, pairs, ends, preds, spans, slot_table, lookups)
 
 
 # --- Writing ----------------------------------------------------------------------------
@@ -842,8 +843,6 @@ def _edge_coding(jpeg: _Jpeg) -> tuple[list[edges.BlockCoding], list[tuple[int, 
         luma = scan.index == 0 or jpeg.rgb
         codings.append(
             edges.BlockCoding(
-                dc=jpeg.dc_tables[scan.dc].lut,
-                ac=jpeg.ac_tables[scan.ac].lut,
                 quant=np.frombuffer(jpeg.quant[component.quant], np.uint8).astype(np.int64),
                 luma=luma,
             )
@@ -985,8 +984,9 @@ def _operations(
     codings, places = _edge_coding(jpeg) if any(r[3] == _EDGE for r in runs) else ([], [])
     box = (inside.left, inside.top, inside.right, inside.bottom)
     image = (crop.left, crop.top, crop.right, crop.bottom)
-    padded = walked.scan + bytes(4)  # decode_mcu reads up to 4 bytes ahead
     ops: list[_Copy | _Mask | _Edge] = []
+    starts: list[int] = []  # per edge MCU, its first bit
+    first_dc: list[list[int]] = []  # per edge MCU and scan component, its first block's DC
     outside: list[npt.NDArray[np.bool_]] = []  # per block of the edge MCUs
     hidden: list[npt.NDArray[np.bool_]] = []
     i = 0  # kept runs so far
@@ -997,11 +997,9 @@ def _operations(
         spans = walked.spans[i * 3 * n : (i + 1) * 3 * n]
         if kind == _EDGE:
             x, y = col * layout.mcu_width, row * layout.mcu_height
-            try:
-                coefficients = edges.decode_mcu(padded, spans[0], codings, slot_scan, spans[2::3])
-            except (ValueError, IndexError):
-                raise JpegCropUnsupported("corrupt JPEG entropy-coded data") from None
-            ops.append(_Edge(coefficients))
+            starts.append(spans[0])
+            first_dc.append(spans[2::3])
+            ops.append(_Edge(np.zeros(0, np.int64)))
             for dx, dy, sx, sy in places:
                 flags = edges.sample_outside((x + dx, y + dy), (sx, sy), box)
                 if grid is not None:  # samples covering a pixel of the shape
@@ -1023,7 +1021,7 @@ def _operations(
         i += 1
     recoded = [op for op in ops if isinstance(op, _Edge)]
     if recoded:
-        blocks = np.concatenate([op.coefficients for op in recoded])
+        blocks = _decode_mcus(walked, starts, first_dc, slot_scan)
         touched = np.stack(outside).any(axis=(1, 2))
         blocks[touched] = edges.blacken(
             blocks[touched],
@@ -1042,6 +1040,27 @@ def _operations(
             step.diffs = [dc - pred for dc, pred in zip(step.first, preds, strict=True)]
             preds = step.after
     return ops
+
+
+def _decode_mcus(
+    walked: _Walked, starts: list[int], first_dc: list[list[int]], slot_scan: list[int]
+) -> npt.NDArray[np.int64]:
+    """The coefficients (zig-zag, DC values) of the blocks of the MCUs at bits ``starts``,
+    one row per block; ``first_dc`` gives each MCU's DC of each component's first block."""
+    run = kernels.load()
+    slots = len(slot_scan)
+    out = run.ints([0] * (len(starts) * slots * 64))
+    lookups = walked.lookups
+    if run.decode(walked.win, walked.slot_table, lookups[2], lookups[5], run.ints(starts), out):
+        raise JpegCropUnsupported("corrupt JPEG entropy-coded data")
+    blocks = np.asarray(out, np.int64).reshape(len(starts), slots, 64)
+    firsts = np.asarray(first_dc, np.int64)
+    for slot, component in enumerate(slot_scan):  # DC differences to DC values
+        if slot == slot_scan.index(component):
+            blocks[:, slot, 0] = firsts[:, component]
+        else:
+            blocks[:, slot, 0] += blocks[:, slot - 1, 0]
+    return blocks.reshape(-1, 64)
 
 
 def _assemble(

@@ -4,9 +4,10 @@ A JPEG crop without re-encoding keeps whole MCUs, so its left and top edges star
 on the MCU grid, up to 15 pixels before the box the user chose; and its right and
 bottom MCUs hold coded pixels beyond the new image's edge that decoders hide but
 the data keeps. Those pixels are outside the crop and must not leave with
-content (PRODUCT §8). ``jpeg_crop`` hands the few blocks concerned to this module:
-each is Huffman decoded, its samples outside the crop set to black, transformed and
-quantised again with its own table, then coded. Blocks wholly inside the crop are
+content (PRODUCT §8). ``jpeg_crop`` decodes the few blocks concerned
+(``jpeg_kernels.decode``) and hands them to this module: their samples outside the
+crop are set to black, transformed and quantised again with their own table, and
+their symbols listed for coding. Blocks wholly inside the crop are
 never touched, and neither are the others of the frame.
 
 Luminance outside the crop is set below black (see ``blacken``), so that the
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BlockCoding", "CodedBlock", "blacken", "code_blocks", "decode_mcu", "sample_outside"]
+__all__ = ["BlockCoding", "CodedBlock", "blacken", "code_blocks", "sample_outside"]
 
 #: Level-shifted sample value below black given to luminance outside the crop.
 UNDERSHOOT = 48
@@ -54,16 +55,11 @@ def _dct_matrix() -> npt.NDArray[np.float64]:
 
 _DCT = _dct_matrix()
 
-Lut = tuple[Sequence[int], Sequence[int]]
-"""A Huffman table's code length (0: no code) and symbol for every 16-bit prefix."""
-
 
 @dataclass(frozen=True)
 class BlockCoding:
-    """How one block slot of an MCU is coded and where its samples lie."""
+    """How one block slot of an MCU is quantised, and what black is for it."""
 
-    dc: Lut
-    ac: Lut
     quant: npt.NDArray[np.int64]
     """The 64 quantisation steps, zig-zag order."""
     luma: bool
@@ -77,71 +73,6 @@ class CodedBlock:
     dc_diff: int
     ac: tuple[tuple[int, int, int], ...]
     """``(symbol, extra bits, number of extra bits)`` per AC code, EOB included."""
-
-
-def _extend(raw: int, size: int) -> int:
-    """JPEG's EXTEND (F.2.2.1): ``size`` raw bits to a signed value."""
-    return raw - (1 << size) + 1 if size and raw < 1 << (size - 1) else raw
-
-
-def decode_mcu(
-    scan: bytes,
-    start: int,
-    slots: Sequence[BlockCoding],
-    slot_component: Sequence[int],
-    first_dc: Sequence[int],
-) -> npt.NDArray[np.int64]:
-    """The quantised coefficients (zig-zag) of the blocks of the MCU at bit ``start`` of
-    the unstuffed ``scan`` (padded with 4 zero bytes); ``first_dc[c]`` is the DC value of
-    scan component ``c``'s first block, from which the others' follow.
-
-    Raises ValueError on a code that decodes to nothing or a block past 64 coefficients.
-    """
-    out = [[0] * 64 for _ in slots]
-    dc = list(first_dc)
-    seen: set[int] = set()
-    p = start
-    from_bytes = int.from_bytes
-    for block, slot, component in zip(out, slots, slot_component, strict=True):
-        lengths, symbols = slot.dc
-        prefix = (from_bytes(scan[p >> 3 : (p >> 3) + 3], "big") >> (8 - (p & 7))) & 0xFFFF
-        if not lengths[prefix]:
-            raise ValueError("corrupt JPEG entropy-coded data")
-        p += lengths[prefix]
-        size = symbols[prefix]
-        if size:
-            raw = (from_bytes(scan[p >> 3 : (p >> 3) + 4], "big") >> (32 - (p & 7) - size)) & (
-                (1 << size) - 1
-            )
-            p += size
-            diff = _extend(raw, size)
-            if component in seen:
-                dc[component] += diff
-        seen.add(component)
-        block[0] = dc[component]
-        lengths, symbols = slot.ac
-        k = 1
-        while k < 64:
-            prefix = (from_bytes(scan[p >> 3 : (p >> 3) + 3], "big") >> (8 - (p & 7))) & 0xFFFF
-            length = lengths[prefix]
-            if not length:
-                raise ValueError("corrupt JPEG entropy-coded data")
-            p += length
-            symbol = symbols[prefix]
-            if symbol == 0:
-                break
-            k += symbol >> 4
-            size = symbol & 15
-            if size:
-                if k > 63:
-                    raise ValueError("corrupt JPEG block (coefficient past 63)")
-                raw = (from_bytes(scan[p >> 3 : (p >> 3) + 4], "big") >> (32 - (p & 7) - size)) & (
-                    (1 << size) - 1
-                )
-                p += size
-                block[k] = _extend(raw, size)
-            k += 1
-    return np.array(out, np.int64)
 
 
 def _samples(natural: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

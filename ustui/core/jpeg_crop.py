@@ -987,8 +987,7 @@ def _operations(
     ops: list[_Copy | _Mask | _Edge] = []
     starts: list[int] = []  # per edge MCU, its first bit
     first_dc: list[list[int]] = []  # per edge MCU and scan component, its first block's DC
-    outside: list[npt.NDArray[np.bool_]] = []  # per block of the edge MCUs
-    hidden: list[npt.NDArray[np.bool_]] = []
+    corners: list[tuple[int, int]] = []  # per edge MCU, its top-left pixel
     i = 0  # kept runs so far
     for row, col, stop, kind in runs:
         if kind == _MASKED:
@@ -996,18 +995,10 @@ def _operations(
             continue
         spans = walked.spans[i * 3 * n : (i + 1) * 3 * n]
         if kind == _EDGE:
-            x, y = col * layout.mcu_width, row * layout.mcu_height
+            corners.append((col * layout.mcu_width, row * layout.mcu_height))
             starts.append(spans[0])
             first_dc.append(spans[2::3])
             ops.append(_Edge(np.zeros(0, np.int64)))
-            for dx, dy, sx, sy in places:
-                flags = edges.sample_outside((x + dx, y + dy), (sx, sy), box)
-                if grid is not None:  # samples covering a pixel of the shape
-                    top, left = y + dy - crop.top, x + dx - crop.left
-                    pixels = grid[top : top + 8 * sy, left : left + 8 * sx]
-                    flags = flags | pixels.reshape(8, sy, 8, sx).any(axis=(1, 3))
-                outside.append(flags)
-                hidden.append(edges.sample_outside((x + dx, y + dy), (sx, sy), image))
         else:
             # A component's first block gets a new DC code; the bits from its AC codes to
             # the next component's first block (or the run's end) are copied as they are.
@@ -1022,13 +1013,16 @@ def _operations(
     recoded = [op for op in ops if isinstance(op, _Edge)]
     if recoded:
         blocks = _decode_mcus(walked, starts, first_dc, slot_scan)
-        touched = np.stack(outside).any(axis=(1, 2))
+        outside, hidden = _edge_flags(tuple(corners), tuple(places), box, image)
+        if grid is not None:
+            outside = outside | _shape_flags(grid, corners, places, crop)
+        touched = outside.any(axis=(1, 2))
         blocks[touched] = edges.blacken(
             blocks[touched],
             np.stack([c.quant for c in codings] * len(recoded))[touched],
-            np.stack(outside)[touched],
+            outside[touched],
             np.array([c.luma for c in codings] * len(recoded))[touched],
-            ~np.stack(hidden)[touched],
+            ~hidden[touched],
         )
         for op, part in zip(recoded, np.split(blocks, len(recoded)), strict=True):
             op.coefficients = part
@@ -1040,6 +1034,39 @@ def _operations(
             step.diffs = [dc - pred for dc, pred in zip(step.first, preds, strict=True)]
             preds = step.after
     return ops
+
+
+@functools.lru_cache(maxsize=4)
+def _edge_flags(
+    corners: tuple[tuple[int, int], ...],
+    places: tuple[tuple[int, int, int, int], ...],
+    inside: tuple[int, int, int, int],
+    image: tuple[int, int, int, int],
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Per block of the edge MCUs at ``corners``, its samples covering pixels outside
+    ``inside`` and outside ``image``: the same for every frame, so computed once."""
+    outside, hidden = [], []
+    for x, y in corners:
+        for dx, dy, sx, sy in places:
+            outside.append(edges.sample_outside((x + dx, y + dy), (sx, sy), inside))
+            hidden.append(edges.sample_outside((x + dx, y + dy), (sx, sy), image))
+    return np.stack(outside), np.stack(hidden)
+
+
+def _shape_flags(
+    grid: npt.NDArray[np.bool_],
+    corners: list[tuple[int, int]],
+    places: list[tuple[int, int, int, int]],
+    crop: Box,
+) -> npt.NDArray[np.bool_]:
+    """Per block of the edge MCUs, its samples covering a pixel of the shape ``grid``."""
+    flags = []
+    for x, y in corners:
+        for dx, dy, sx, sy in places:
+            top, left = y + dy - crop.top, x + dx - crop.left
+            pixels = grid[top : top + 8 * sy, left : left + 8 * sx]
+            flags.append(pixels.reshape(8, sy, 8, sx).any(axis=(1, 3)))
+    return np.stack(flags)
 
 
 def _decode_mcus(

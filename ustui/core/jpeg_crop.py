@@ -659,7 +659,7 @@ class _Edge:
     """One MCU on the crop's edge, its blocks re-coded with the pixels outside the crop black."""
 
     coefficients: npt.NDArray[np.int64]  # per slot, zig-zag, DC absolute
-    blocks: list[edges.CodedBlock] = field(default_factory=list)  # per slot, as coded
+    diffs: list[int] = field(default_factory=list)  # per slot, its DC difference as coded
 
 
 # Bits that codes written in one piece may take, so that they stay within 64-bit integers.
@@ -689,6 +689,12 @@ class _Writer:
             self.starts.append(-1)
             self.lengths.append(length)
             self.values.append(value)
+
+    def codes(self, values: list[int], lengths: list[int], first: int, stop: int) -> None:
+        """Codes ``first`` to ``stop`` of ``values`` (their bits) and ``lengths``."""
+        self.starts.extend([-1] * (stop - first))
+        self.lengths.extend(lengths[first:stop])
+        self.values.extend(values[first:stop])
 
     def dc_diff(self, slot: int, diff: int) -> None:
         size = _category(diff)
@@ -934,13 +940,17 @@ def crop_jpeg(
     symbols: dict[int, set[int]] = {tid: {0} if flat else set() for tid in ac_tables}
     for op in ops:
         if isinstance(op, _Edge):
-            for slot, block in enumerate(op.blocks):
-                scan = jpeg.scan[slot_scan[slot]]
-                sizes[scan.dc].add(_category(block.dc_diff))
-                symbols[scan.ac].update(symbol for symbol, _, _ in block.ac)
+            for slot, diff in enumerate(op.diffs):
+                sizes[jpeg.scan[slot_scan[slot]].dc].add(_category(diff))
         else:
             for c, scan in enumerate(jpeg.scan):
                 sizes[scan.dc].add(_category(op.diffs[c]))
+    recoded = [op.coefficients for op in ops if isinstance(op, _Edge)]
+    ac = edges.ac_symbols(np.concatenate(recoded)) if recoded else None
+    if ac is not None:  # the AC table of each code's block
+        table_of = np.array([jpeg.scan[c].ac for c in slot_scan])[ac.block % len(slot_scan)]
+        for tid in symbols:
+            symbols[tid].update(np.unique(ac.symbol[table_of == tid]).tolist())
     for tables, needed_by_table in ((dc_tables, sizes), (ac_tables, symbols)):
         for tid, needed in needed_by_table.items():
             missing = sorted(needed - set(tables[tid].encoder))
@@ -951,21 +961,43 @@ def crop_jpeg(
         [dc_tables[jpeg.scan[c].dc] for c in slot_scan],
         [ac_tables[jpeg.scan[c].ac] for c in slot_scan],
     )
+    slot_ac = [ac_tables[jpeg.scan[c].ac] for c in slot_scan]
+    codes = None if ac is None else _ac_codes(ac, slot_ac, len(recoded) * len(slot_scan))
+    block = 0  # re-coded blocks written so far
     for op in ops:
         if isinstance(op, _Copy):
             for slot, diff, (start, end) in zip(firsts, op.diffs, op.ranges, strict=True):
                 writer.dc_diff(slot, diff)
                 writer.copy(start, end)
         elif isinstance(op, _Edge):
-            for slot, block in enumerate(op.blocks):
-                writer.dc_diff(slot, block.dc_diff)
-                for symbol, raw, size in block.ac:
-                    code, length = writer.ac[slot][symbol]
-                    writer.code(code << size | raw, length + size)
+            assert codes is not None  # made above for every re-coded block
+            values, lengths, bounds = codes
+            for slot, diff in enumerate(op.diffs):
+                writer.dc_diff(slot, diff)
+                writer.codes(values, lengths, bounds[block], bounds[block + 1])
+                block += 1
         else:
             diffs = [op.diffs[c] if slot == firsts[c] else 0 for slot, c in enumerate(slot_scan)]
             writer.flat_mcus(diffs, op.count)
     return _assemble(jpeg, crop, dc_tables, ac_tables, writer.entropy_data(walked.pairs))
+
+
+def _ac_codes(
+    ac: edges.AcSymbols, slot_tables: list[_Table], blocks: int
+) -> tuple[list[int], list[int], list[int]]:
+    """Each AC code's bits and length (extra bits included), and where each block's
+    codes start, for the tables of each slot."""
+    slots = len(slot_tables)
+    code = np.zeros((slots, 256), np.int64)
+    length = np.zeros((slots, 256), np.int64)
+    for slot, table in enumerate(slot_tables):
+        for symbol, (bits, count) in table.encoder.items():
+            code[slot, symbol], length[slot, symbol] = bits, count
+    slot_of = ac.block % slots
+    values = code[slot_of, ac.symbol] << ac.size | ac.raw
+    lengths = length[slot_of, ac.symbol] + ac.size
+    bounds = np.searchsorted(ac.block, np.arange(blocks + 1))
+    return values.tolist(), lengths.tolist(), bounds.tolist()
 
 
 def _operations(
@@ -1029,7 +1061,7 @@ def _operations(
     preds = [0] * n
     for step in ops:
         if isinstance(step, _Edge):
-            step.blocks, preds = edges.code_blocks(step.coefficients, slot_scan, preds)
+            step.diffs, preds = edges.dc_differences(step.coefficients, slot_scan, preds)
         else:
             step.diffs = [dc - pred for dc, pred in zip(step.first, preds, strict=True)]
             preds = step.after

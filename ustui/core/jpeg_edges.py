@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BlockCoding", "CodedBlock", "blacken", "code_blocks", "sample_outside"]
+__all__ = ["AcSymbols", "BlockCoding", "ac_symbols", "blacken", "dc_differences", "sample_outside"]
 
 #: Level-shifted sample value below black given to luminance outside the crop.
 UNDERSHOOT = 48
@@ -67,12 +67,20 @@ class BlockCoding:
 
 
 @dataclass(frozen=True)
-class CodedBlock:
-    """A block ready to code: its DC difference and its AC symbols."""
+class AcSymbols:
+    """The AC codes of some blocks, in coding order (F.1.2.2): one entry per code."""
 
-    dc_diff: int
-    ac: tuple[tuple[int, int, int], ...]
-    """``(symbol, extra bits, number of extra bits)`` per AC code, EOB included."""
+    block: npt.NDArray[np.int64]
+    """The block (row of the coefficients) each code belongs to."""
+    symbol: npt.NDArray[np.int64]
+    """Run and size (ZRL 0xF0, EOB 0)."""
+    raw: npt.NDArray[np.int64]
+    """The extra bits after the code, and how many."""
+    size: npt.NDArray[np.int64]
+
+
+#: Size category (bits of magnitude) of every baseline coefficient magnitude.
+_SIZES = np.array([value.bit_length() for value in range(2048)], np.int64)
 
 
 def _samples(natural: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -123,35 +131,45 @@ def blacken(
 _TRIES = 4
 
 
-def ac_codes(block: Sequence[int]) -> tuple[tuple[int, int, int], ...]:
-    """The AC symbols of a zig-zag block, with their extra bits (F.1.2.2)."""
-    codes: list[tuple[int, int, int]] = []
-    previous = 0
-    for k in [k for k in range(1, 64) if block[k]]:
-        run = k - previous - 1
-        while run > 15:
-            codes.append((0xF0, 0, 0))
-            run -= 16
-        value = block[k]
-        size = abs(value).bit_length()
-        codes.append((run << 4 | size, value if value >= 0 else value + (1 << size) - 1, size))
-        previous = k
-    if previous < 63:
-        codes.append((0, 0, 0))
-    return tuple(codes)
+def ac_symbols(blocks: npt.NDArray[np.int64]) -> AcSymbols:
+    """The AC codes of every block (rows of zig-zag coefficients), all at once."""
+    rows, ks = np.nonzero(blocks[:, 1:])
+    ks = ks + 1
+    values = blocks[rows, ks]
+    same = np.zeros(rows.size, bool)
+    same[1:] = rows[1:] == rows[:-1]
+    previous = np.where(same, np.concatenate(([0], ks[:-1])), 0)
+    run = ks - previous - 1
+    zrl = run >> 4  # runs of 16 zeros before the coefficient
+    size = _SIZES[np.abs(values)]
+    raw = np.where(values >= 0, values, values + (1 << size) - 1)
+    zrl_rows, zrl_ks = np.repeat(rows, zrl), np.repeat(ks, zrl)
+    eob = np.flatnonzero(blocks[:, 63] == 0)
+    none = np.zeros(zrl_rows.size + eob.size, np.int64)
+    # coding order: by block, then coefficient index, ZRLs before their coefficient
+    key = np.concatenate((rows * 130 + 2 * ks + 1, zrl_rows * 130 + 2 * zrl_ks, eob * 130 + 128))
+    order = np.argsort(key, kind="stable")
+    return AcSymbols(
+        block=np.concatenate((rows, zrl_rows, eob))[order],
+        symbol=np.concatenate(
+            ((run & 15) << 4 | size, np.full(zrl_rows.size, 0xF0), none[: eob.size])
+        )[order],
+        raw=np.concatenate((raw, none))[order],
+        size=np.concatenate((size, none))[order],
+    )
 
 
-def code_blocks(
+def dc_differences(
     coefficients: npt.NDArray[np.int64], slot_component: Sequence[int], preds: Sequence[int]
-) -> tuple[list[CodedBlock], list[int]]:
-    """An MCU's blocks (absolute DC) as codes after DC predictors ``preds`` (one per
-    scan component), and the predictors after them."""
+) -> tuple[list[int], list[int]]:
+    """An MCU's blocks' DC differences after the predictors ``preds`` (one per scan
+    component), and the predictors after them."""
     last = list(preds)
-    blocks = []
-    for block, component in zip(coefficients.tolist(), slot_component, strict=True):
-        blocks.append(CodedBlock(block[0] - last[component], ac_codes(block)))
-        last[component] = block[0]
-    return blocks, last
+    diffs = []
+    for dc, component in zip(coefficients[:, 0].tolist(), slot_component, strict=True):
+        diffs.append(dc - last[component])
+        last[component] = dc
+    return diffs, last
 
 
 def sample_outside(

@@ -1051,9 +1051,9 @@ def _operations(
         touched = outside.any(axis=(1, 2))
         blocks[touched] = edges.blacken(
             blocks[touched],
-            np.stack([c.quant for c in codings] * len(recoded))[touched],
+            np.tile(np.stack([c.quant for c in codings]), (len(recoded), 1))[touched],
             outside[touched],
-            np.array([c.luma for c in codings] * len(recoded))[touched],
+            np.tile([c.luma for c in codings], len(recoded))[touched],
             ~hidden[touched],
         )
         for op, part in zip(recoded, np.split(blocks, len(recoded)), strict=True):
@@ -1108,7 +1108,8 @@ def _decode_mcus(
     one row per block; ``first_dc`` gives each MCU's DC of each component's first block."""
     run = kernels.load()
     slots = len(slot_scan)
-    out = run.ints([0] * (len(starts) * slots * 64))
+    size = len(starts) * slots * 64
+    out = np.zeros(size, np.int64) if run.compiled else [0] * size
     lookups = walked.lookups
     if run.decode(walked.win, walked.slot_table, lookups[2], lookups[5], run.ints(starts), out):
         raise JpegCropUnsupported("corrupt JPEG entropy-coded data")

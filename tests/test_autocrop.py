@@ -68,9 +68,13 @@ def _jpeg(frame: np.ndarray, quality: int) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(buffer.getvalue())))
 
 
-def _assert_finds(box: Box | None, truth: Box, *, slack: int = 3) -> None:
+def _assert_finds(
+    box: Box | None, truth: Box, *, slack: int = 3, beyond: int | None = None
+) -> None:
+    """``box`` holds ``truth`` less ``slack`` and stays within it plus ``beyond``."""
     assert box is not None
-    grown = Box(truth.left - slack, truth.top - slack, truth.right + slack, truth.bottom + slack)
+    out = slack if beyond is None else beyond
+    grown = Box(truth.left - out, truth.top - out, truth.right + out, truth.bottom + out)
     shrunk = Box(truth.left + slack, truth.top + slack, truth.right - slack, truth.bottom - slack)
     assert box.intersect(shrunk) == shrunk, f"{box} cuts into the image {truth}"
     assert box.intersect(grown) == box, f"{box} reaches beyond the image {truth}"
@@ -92,7 +96,7 @@ def test_finds_the_fan_in_noisy_jpeg_colour_frames() -> None:
     rgb = np.repeat(_screen(frame)[..., None], 3, axis=2)
     rgb[200:260, 300:340, 0] = 230  # a colour flow patch inside the fan
     box = analysis_crop([_jpeg(rgb, 75)], rows=ROWS, columns=COLUMNS)
-    _assert_finds(box, truth, slack=5)
+    _assert_finds(box, truth, slack=5, beyond=12)  # JPEG ringing lights a few pixels more
 
 
 def test_a_linear_probe_rectangle_is_found_exactly() -> None:
@@ -141,9 +145,51 @@ def test_frames_of_another_size_or_type_give_no_crop() -> None:
 
 # --- real files -------------------------------------------------------------------
 
-#: Real files whose image area shows (almost) nothing: the probe was in air, so no
-#: solid area is there to find and the analysis rightly gives up.
-BLANK_IMAGES = {"deid_rgb.dcm", "ge_rgb_osirix.dcm", "ybrfull_rle_planar.dcm"}
+#: Boxes image analysis finds on each real file, judged by eye on rendered PNGs
+#: (None: the probe was in air, nothing to find; the regions give the crop). A
+#: change beyond EXPECTED_SLACK pixels fails: look at the file before updating.
+#: Known shortfalls:
+#: - esopecho: the dim bottom-left wing tip (~10 px) is still left out.
+#: - sc_us_privatetags: two fans side by side; ~10 px of the near-field arc are cut.
+#: - us1_j2ki: lossy noise takes the top into the text line above (lossless twins: 108).
+EXPECTED_BOXES: dict[str, tuple[int, int, int, int] | None] = {
+    "aloka16_pal_evrbe.dcm": (32, 26, 640, 416),
+    "aloka16_pal_ivrle.dcm": (32, 26, 640, 416),
+    "deid_greyscale.dcm": (126, 91, 909, 709),
+    "deid_greyscale_cine_j2kr.dcm": (99, 71, 701, 555),
+    "deid_rgb.dcm": None,
+    "epicard_rgb_evrbe.dcm": (84, 56, 554, 414),
+    "esopecho_nopreamble_ivrle.dcm": (34, 0, 250, 120),
+    "esopecho_rgb.dcm": (34, 0, 250, 120),
+    "esopecho_rgb_planar1.dcm": (34, 0, 250, 120),
+    "ge_rgb_osirix.dcm": None,
+    "j2k_ybrict_large.dcm": (328, 68, 1153, 807),
+    "jpeg_baseline_34frame.dcm": (104, 0, 440, 360),
+    "jpeg_baseline_65frame.dcm": (32, 48, 552, 392),
+    "jpeg_baseline_87frame.dcm": (43, 74, 918, 727),
+    "jpeg_ext_ybrfull.dcm": (98, 56, 581, 541),
+    "jpegls_mono.dcm": (117, 129, 977, 727),
+    "jpll_sv1_mono_regions.dcm": (105, 163, 939, 679),
+    "jpll_sv1_rgb_2frame.dcm": (235, 31, 790, 568),
+    "obxxxx1a.dcm": (121, 66, 798, 519),
+    "obxxxx1a_rle.dcm": (121, 66, 798, 519),
+    "pal_10x_echo_jpegls.dcm": (115, 6, 463, 353),
+    "pal_10x_echo_rle.dcm": (115, 6, 463, 353),
+    "pal_ivrle.dcm": (120, 88, 800, 493),
+    "philips_jpeg_baseline.dcm": (105, 51, 536, 356),
+    "sc_us_privatetags.dcm": (2, 60, 536, 437),
+    "us1_j2ki.dcm": (0, 84, 640, 350),
+    "us1_j2kr.dcm": (9, 108, 623, 337),
+    "us1_rle.dcm": (9, 108, 623, 337),
+    "us1_uncr.dcm": (9, 108, 623, 337),
+    "ybr422_uncompressed.dcm": (167, 78, 799, 343),
+    "ybrfull_rle.dcm": (83, 48, 485, 416),
+    "ybrfull_rle_planar.dcm": None,
+    "ybrfull_uncompressed.dcm": (60, 48, 570, 444),
+}
+EXPECTED_SLACK = 6
+#: Real files whose image area shows (almost) nothing: the probe was in air.
+BLANK_IMAGES = {name for name, box in EXPECTED_BOXES.items() if box is None}
 
 
 def _manifest() -> dict[str, dict[str, str]]:
@@ -233,3 +279,20 @@ def test_real_files_without_regions_get_a_plausible_box(real_dir: Path, path: Pa
     assert box is not None
     assert box == box.clip(columns, rows)
     assert box.width >= columns // 4 and box.height >= rows // 4
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_BOXES))
+def test_real_files_analysis_finds_the_expected_box(real_dir: Path, name: str) -> None:
+    if not (real_dir / name).is_file():
+        pytest.skip(f"{name} not present")
+    frames, ds = _sample_frames(real_dir / name)
+    box = analysis_crop(frames, rows=int(ds.Rows), columns=int(ds.Columns))
+    expected = EXPECTED_BOXES[name]
+    if expected is None:
+        assert box is None
+        return
+    assert box is not None
+    got = box.as_list()
+    assert all(abs(g - e) <= EXPECTED_SLACK for g, e in zip(got, expected, strict=True)), (
+        f"{name}: {got}, expected {list(expected)}"
+    )

@@ -179,8 +179,10 @@ def test_crop_and_masks_are_exact_in_every_frame(tmp_path: Path, name: str, fami
         syntax = RLELossless  # the US Image IOD allows YBR_FULL only compressed
         assert plan.note == "YBR_FULL is kept as RLE Lossless"
     elif name == "ybr_full_422" and family == "uncompressed":
-        # Subsampled pixels are cut on pixel pairs.
+        # Subsampled pixels are cut on pixel pairs; the column each edge pair adds is
+        # black, and the pair's shared chroma neutral.
         crop, masks = Box(2, 2, 24, 17), (Box(4, 4, 10, 7), Box(20, 2, 24, 5))
+        assert plan.requested == CROP and plan.content == CROP
     else:
         assert plan.note == ""
     assert plan.transfer_syntax_out == syntax
@@ -189,6 +191,12 @@ def test_crop_and_masks_are_exact_in_every_frame(tmp_path: Path, name: str, fami
     assert (back.Rows, back.Columns, back.NumberOfFrames) == (crop.height, crop.width, len(frames))
     assert plan.crop == crop and plan.masks == masks
     expected = blacken(cut(frames, crop), crop, list(masks), black)
+    if crop != CROP:
+        margin = [Box(2, 2, 3, 17), Box(23, 2, 24, 17)]
+        expected = blacken(expected, crop, margin, black)
+        expected = blacken(expected[..., 1:], crop, [Box(2, 2, 4, 17), Box(22, 2, 24, 17)], 128)
+        expected = np.concatenate([cut(frames, crop)[..., :1], expected], axis=-1)
+        expected = blacken(expected, crop, [*masks, *margin], black)
     np.testing.assert_array_equal(decoded(back), expected)
     assert stats.frames == len(frames)
     assert stats.decoded_bytes == len(frames) * plan.frame_bytes
@@ -206,7 +214,14 @@ def test_colour_is_right_for_each_photometric(tmp_path: Path, name: str) -> None
         original = pydicom.dcmread(source.path, force=True)
         original.file_meta.TransferSyntaxUID = read_header(source).file_meta.TransferSyntaxUID
         expected = cut(rendered(original), plan.crop)
-    np.testing.assert_array_equal(rendered(back), expected)
+    got = rendered(back)
+    inside = np.zeros(got.shape[1:3], bool)
+    content = plan.content.translate(-plan.crop.left, -plan.crop.top)
+    inside[content.top : content.bottom, content.left : content.right] = True
+    assert not got[:, ~inside].any()  # the margin a pixel-pair cut adds is black
+    if plan.crop != plan.content:  # ... and the pairs it shares chroma with are grey
+        inside[:, [content.left, content.right - 1]] = False
+    np.testing.assert_array_equal(got[:, inside], expected[:, inside])
     assert ("PlanarConfiguration" in back) == (int(back.SamplesPerPixel) > 1)
     # The US Image IOD wants YBR_FULL colour-by-plane (PS3.3 C.8.5.6.1.16).
     assert back.get("PlanarConfiguration", 0) == (back.PhotometricInterpretation == "YBR_FULL")
@@ -312,6 +327,7 @@ def test_jpeg_baseline_is_cropped_in_the_compressed_domain(tmp_path: Path) -> No
     plan, stats, back = export(source, Box(5, 3, 59, 41), [Box(20, 20, 25, 25)], ExportSettings())
     assert plan.compressed_domain and not plan.reencoded and plan.lossy
     assert plan.crop == Box(0, 0, 59, 41)  # left/top snapped out to the 16x8 MCU grid
+    assert plan.requested == plan.content == Box(5, 3, 59, 41)
     assert plan.masks == (Box(16, 16, 32, 32),)  # widened to whole MCUs
     assert stats.reencoded_frames == 0
     assert back.file_meta.TransferSyntaxUID == JPEGBaseline8Bit
@@ -321,11 +337,15 @@ def test_jpeg_baseline_is_cropped_in_the_compressed_domain(tmp_path: Path) -> No
     assert (back.Rows, back.Columns) == (41, 59)
     with FrameReader(source, read_header(source)) as reader:
         for index, fragment in enumerate(fragments(back)):
-            wanted = jpeg_crop.crop_jpeg(reader.encoded_frame(index), plan.crop, plan.masks)
+            wanted = jpeg_crop.crop_jpeg(
+                reader.encoded_frame(index), plan.crop, plan.masks, content=plan.content
+            )
             assert fragment.rstrip(b"\0") == wanted.rstrip(b"\0")
     shown = decoded(back, as_rgb=True)
     assert shown.shape == (4, 41, 59, 3)
     assert shown[:, 18:30, 18:30].max() < 12
+    assert not shown[:, :3].any() and not shown[:, :, :5].any()  # the margin is black
+    assert shown[:, 3:, 5:].mean() > 20
 
 
 def test_frame_jpeg_crop_cannot_handle_is_reencoded_and_recorded(
@@ -335,18 +355,22 @@ def test_frame_jpeg_crop_cannot_handle_is_reencoded_and_recorded(
     real = jpeg_crop.crop_jpeg
     calls = []
 
-    def flaky(data: bytes, crop: Box, masks: object) -> bytes:
+    def flaky(data: bytes, crop: Box, masks: object, **options: object) -> bytes:
         calls.append(1)
         if len(calls) == 2:
             raise jpeg_crop.JpegCropUnsupported("restart markers")
-        return real(data, crop, masks)  # type: ignore[arg-type]
+        return real(data, crop, masks, **options)  # type: ignore[arg-type]
 
     monkeypatch.setattr(jpeg_crop, "crop_jpeg", flaky)
     plan, stats, back = export(source, Box(5, 3, 59, 41), [], ExportSettings())
     assert plan.compressed_domain and stats.reencoded_frames == 1
     assert back.LossyImageCompressionMethod == "ISO_10918_1"
     assert float(back.LossyImageCompressionRatio) == pytest.approx(stats.ratio, abs=0.01)
-    assert decoded(back, as_rgb=True).shape == (4, 41, 59, 3)
+    shown = decoded(back, as_rgb=True)
+    assert shown.shape == (4, 41, 59, 3)
+    # Re-encoded from pixels whose margin was black: only the encoder's rounding (and its
+    # chroma interpolated from the crop's first column) is left.
+    assert shown[1, :3].mean() <= 4 and shown[1, :, :5].mean() <= 4
 
 
 def test_keep_without_a_reader_reencodes_and_says_why(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ zoom's markup, statuses, the config file and the partial-update patch."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from textual.strip import Strip
 from ustui.core.boxes import Box
 from ustui.core.cropping import CropChoice
 from ustui.core.errors import UstuiError
+from ustui.core.fan import Sector
 from ustui.core.inputs import InputFile
 from ustui.core.profiles import get_profile
 from ustui.core.session import FileDecision
@@ -29,6 +31,7 @@ from ustui.tui.model import Entry, FileInfo, Status, effective_crop, status
 from ustui.tui.names import shortened
 from ustui.tui.widgets.preview import Boxes
 from ustui.tui.widgets.zoom import render_window
+from ustui.tui.written import fan_mask_on
 
 COLUMNS, ROWS = 200, 100
 
@@ -146,7 +149,13 @@ def test_the_effective_crop_is_the_users_else_the_automatic_one() -> None:
     entry.info = FileInfo(**{**entry.info.__dict__, "auto": preset})
     assert effective_crop(entry, FileDecision()) == preset
     mine = effective_crop(entry, FileDecision(crop=Box(1, 1, 4, 4), masks=[Box(2, 2, 3, 3)]))
-    assert mine == CropChoice(Box(1, 1, 4, 4), (Box(2, 2, 3, 3),), "session")
+    assert mine == CropChoice(Box(1, 1, 4, 4), (Box(2, 2, 3, 3),), "session", confirmed=True)
+    # A box pinned by `a` or by adding a mask keeps its automatic source until moved.
+    kept = FileDecision(crop=Box(0, 0, 5, 5), masks=[Box(2, 2, 3, 3)], crop_source="preset")
+    pinned = effective_crop(entry, kept)
+    assert pinned is not None and pinned.source == "preset" and pinned.reviewed
+    assert FileDecision.from_json(kept.to_json()) == kept
+    assert FileDecision.from_json({**kept.to_json(), "crop_source": "bogus"}).crop_source is None
 
 
 def test_long_names_keep_their_start_and_end() -> None:
@@ -178,3 +187,28 @@ def test_partial_updates_send_only_the_changed_cells() -> None:
     sent = update.render_segments(console)
     assert sent.startswith("\x1b[1;21H")  # the cursor goes straight to the change
     assert sent.count("x") == 2
+
+
+def test_export_view_shows_the_written_box_with_its_margin_black() -> None:
+    rgb = np.full((40, 60, 3), 200, np.uint8)
+    view = export_view(rgb, Box(5, 3, 50, 30), [], written=Box(0, 0, 50, 30))
+    assert view.shape == (30, 50, 3)
+    assert not view[:3].any() and not view[:, :5].any()
+    assert (view[3:, 5:] == 200).all()
+
+
+def test_the_fan_mask_follows_the_profile_until_the_file_says_otherwise() -> None:
+    profile = get_profile("generic-us")
+    assert fan_mask_on(FileDecision(), profile) is profile.export.fan_mask
+    assert fan_mask_on(FileDecision(fan_mask=True), profile)
+    assert not fan_mask_on(
+        FileDecision(fan_mask=False),
+        dataclasses.replace(profile, export=dataclasses.replace(profile.export, fan_mask=True)),
+    )
+
+
+def test_export_view_blacks_out_what_lies_outside_the_fan() -> None:
+    rgb = np.full((40, 60, 3), 200, np.uint8)
+    fan = Sector(30, 0, -0.5, 0.5, 0.0, 35.0)
+    view = export_view(rgb, Box(0, 0, 60, 40), [], fan=fan)
+    assert (view[20, 30] == 200).all() and not view[2, 2].any() and not view[39, 59].any()

@@ -18,15 +18,20 @@ flat colours. The analysis works on a grid of blocks to stay fast on cines:
 4. Its box is refined to the pixel: each edge moves out while the next row or
    column keeps most of the lit pixels, so it follows a fan to its apex but
    stops at a dark gap or where text begins.
+5. When the area is a sector (``fan.fit_sector``: two straight edges meeting at
+   an apex), the box grows to hold the whole sector: wing tips and faint far
+   field that the blocks missed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
 from ustui.core.boxes import Box
+from ustui.core.fan import Sector, fit_sector
 
 #: The brightest grey level the black surround may have (some scanners lift black).
 DARKEST_BACKGROUND = 32
@@ -56,6 +61,8 @@ EDGE_SHARE = 0.02
 EDGE_FALL = 0.5
 #: How far refinement may move an edge out of the solid blocks, in blocks.
 REACH = 3
+#: Pixels a fitted sector may raise the refined top by (the tip of a sharp apex).
+APEX_SLACK = 3
 #: The image spans at least this share of the width and of the height.
 MIN_SIDE = 0.25
 
@@ -264,12 +271,27 @@ def _stack(
     return None if high is None or low is None else (high, low, count)
 
 
+@dataclass(frozen=True)
+class Analysis:
+    """What image analysis found: the image's box and, for a sector image, its geometry."""
+
+    box: Box
+    sector: Sector | None = None
+
+
 def analysis_crop(frames: Iterable[np.ndarray], *, rows: int, columns: int) -> Box | None:
-    """The box of the ultrasound image in display frames, or None.
+    """The box of the ultrasound image in display frames, or None (see :func:`analyse`)."""
+    found = analyse(frames, rows=rows, columns=columns)
+    return found.box if found else None
+
+
+def analyse(frames: Iterable[np.ndarray], *, rows: int, columns: int) -> Analysis | None:
+    """The box of the ultrasound image in display frames, and its sector, or None.
 
     The box holds the largest solid non-black area of the frames (the sector,
     fan or linear image) and leaves out text banners, measurement tables, scale
     bars and traces that a dark gap or a painted background separates from it.
+    A sector's box holds the whole fitted sector.
 
     Parameters
     ----------
@@ -281,7 +303,7 @@ def analysis_crop(frames: Iterable[np.ndarray], *, rows: int, columns: int) -> B
 
     Returns
     -------
-    Box or None
+    Analysis or None
         None when there are no frames, a frame is not uint8 of that size,
         nothing convincing is found (no large solid area, or one spanning less
         than a quarter of the width or height), or the image fills the frame.
@@ -309,7 +331,24 @@ def analysis_crop(frames: Iterable[np.ndarray], *, rows: int, columns: int) -> B
     for other_area, _, other in components[1:]:
         if other_area >= MERGE_SHARE * area and _above_or_below(main, other):
             cells = cells.union(other)
-    box = _refine(lit & ~paint, solid, cells, size)
+    image = lit & ~paint
+    box = _refine(image, solid, cells, size)
     if box.width < MIN_SIDE * columns or box.height < MIN_SIDE * rows:
         return None
-    return None if box == Box.full(columns, rows) else box
+    reach = REACH * size
+    sector = fit_sector(
+        image,
+        Box(box.left - reach, box.top, box.right + reach, box.bottom + reach).clip(columns, rows),
+    )
+    if sector is not None:
+        # The fit reaches wing tips and far field the blocks missed, but not far beyond
+        # the refined box (a text line is never taken in), and hardly above it: the
+        # refined top already follows the fan to its apex or probe face.
+        grown = Box(
+            box.left - box.width // 4,
+            box.top - APEX_SLACK,
+            box.right + box.width // 4,
+            box.bottom + reach,
+        )
+        box = box.union(sector.box(columns, rows).intersect(grown))
+    return None if box == Box.full(columns, rows) else Analysis(box, sector)

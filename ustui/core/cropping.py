@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 from pydicom import Dataset
 
-from ustui.core.autocrop import analysis_crop
+from ustui.core.autocrop import analyse, analysis_crop
 from ustui.core.boxes import Box
+from ustui.core.fan import Sector
 from ustui.core.frames import FrameReader, display_rgb
 from ustui.core.profiles import DevicePreset, Profile
 from ustui.core.regions import regions_crop
@@ -30,10 +31,13 @@ class CropChoice:
     masks: tuple[Box, ...]
     source: str
     """One of CROP_SOURCES."""
+    confirmed: bool = False
+    """A person kept this box in the review (pressed ``a``, or added masks to it) without
+    changing it: its source stays the automatic one, and it counts as reviewed."""
 
     @property
     def reviewed(self) -> bool:
-        return self.source in REVIEWED_SOURCES
+        return self.confirmed or self.source in REVIEWED_SOURCES
 
 
 def header_text(header: Dataset, keyword: str) -> str:
@@ -77,7 +81,7 @@ def choose_crop(
     rows, columns = int(header.Rows), int(header.Columns)
     user_masks = tuple(m.clip(columns, rows) for m in decision.masks) if decision else ()
     if decision and decision.crop:
-        return CropChoice(decision.crop.clip(columns, rows), user_masks, "session")
+        return pinned_crop(decision, decision.crop.clip(columns, rows), user_masks)
     preset = matching_preset(header, profile)
     if preset:
         masks = user_masks or tuple(m.clip(columns, rows) for m in preset.masks)
@@ -90,6 +94,17 @@ def choose_crop(
         if box:
             return CropChoice(box, user_masks, "analysis")
     return CropChoice(Box.full(columns, rows), user_masks, "full")
+
+
+def fan_sector(reader: FrameReader) -> Sector | None:
+    """The sector of the ultrasound image in the file's frames, if it is one."""
+    found = analyse(sample_frames(reader), rows=reader.rows, columns=reader.columns)
+    return found.sector if found else None
+
+
+def pinned_crop(decision: FileDecision, box: Box, masks: tuple[Box, ...]) -> CropChoice:
+    """The choice for a crop kept in the session: the user's, or a confirmed automatic one."""
+    return CropChoice(box, masks, decision.crop_source or "session", confirmed=True)
 
 
 def sample_frames(reader: FrameReader) -> Iterator[np.ndarray]:

@@ -33,7 +33,7 @@ from pydicom import Dataset
 from ustui.core import manifest, ml_meta, naming
 from ustui.core.audit import record_export
 from ustui.core.burned_text import TextDecision, decide, kept_entries, scan_file
-from ustui.core.cropping import CropChoice, choose_crop
+from ustui.core.cropping import CropChoice, choose_crop, fan_sector
 from ustui.core.crosswalk import CrosswalkRow, write_crosswalk
 from ustui.core.deid import deidentify, identifying_values
 from ustui.core.destination import destination_problem
@@ -379,8 +379,12 @@ def _write_part(
     text: TextDecision,
 ) -> _Done:
     profile = job.profile
+    wants_fan = profile.export.fan_mask
+    if job.decision is not None and job.decision.fan_mask is not None:
+        wants_fan = job.decision.fan_mask
+    fan = fan_sector(reader) if wants_fan else None
     masks = (*choice.masks, *text.masks)
-    plan = plan_pixels(header, choice.box, masks, profile.export, reader=reader)
+    plan = plan_pixels(header, choice.box, masks, profile.export, reader=reader, fan=fan)
     pseudonyms = Pseudonyms(job.key)
     subject = job.subject or pseudonyms.subject(header, profile.deid.subject_prefix)
     out = copy.deepcopy(header)
@@ -392,7 +396,7 @@ def _write_part(
         # Reviewed by a person, or read and nothing left unmasked; unread: the crop's review.
         pixels_cleaned=choice.reviewed if text.clean is None else text.clean,
     )
-    rewrite_regions(out, plan.crop)
+    rewrite_regions(out, plan.crop, plan.content)
     for field_ in profile.tags:
         if field_.dicom and tags.get(field_.name):
             setattr(out, field_.dicom, field_.dicom_value(tags[field_.name]))
@@ -417,14 +421,18 @@ def _write_part(
         rows=int(out.Rows),
         columns=int(out.Columns),
         crop=plan.crop.as_list(),
+        crop_requested=(plan.requested or plan.crop).as_list(),
         crop_source=choice.source,
         masks=[m.as_list() for m in plan.masks],
+        fan=fan.as_dict() if fan else None,
         tags={t.name: tags[t.name] for t in profile.tags if tags.get(t.name)},
         transfer_syntax_in=plan.transfer_syntax_in,
         transfer_syntax_out=plan.transfer_syntax_out,
         lossy=plan.lossy,
         reencoded=plan.reencoded or stats.reencoded_frames > 0,
-        note=plan.note,
+        note="; ".join(
+            filter(None, [plan.note, "fan mask: no sector found" if wants_fan and not fan else ""])
+        ),
         sha256=sha256,
         pixel_text=text.status,
         text_masks=[m.as_list() for m in text.masks],

@@ -22,12 +22,13 @@ import bisect
 import functools
 import struct
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from ustui.core import jpeg_edges as edges
 from ustui.core import jpeg_kernels as kernels
 from ustui.core.boxes import Box
 from ustui.core.errors import Unsupported
@@ -187,12 +188,14 @@ def _lookups(dc: _Table, ac: _Table) -> tuple[_Ints, ...]:
     ac_run = np.where(pos > 0, pos | eob * kernels.EOB | (k + eob) << kernels.SHIFT_AC, 0)
     pos, k, eob, _ = _ac_walk(zero, zero, 64, ac, steps=1)
     ac_one = np.where(pos > 0, pos | eob * kernels.EOB | (k + eob) << kernels.SHIFT_AC, 0)
+    ac_lengths, ac_symbols = _decode_lut(ac)
     return (
         block,
         dc_bits | dc_diff << kernels.SHIFT_DC,
         lengths | symbols << kernels.SHIFT_SYMBOL,
         ac_run,
         ac_one,
+        ac_lengths | ac_symbols << kernels.SHIFT_SYMBOL,  # for jpeg_kernels.decode
     )
 
 
@@ -459,8 +462,8 @@ def parse_layout(data: bytes) -> JpegLayout:
     return _parse(data).layout
 
 
-def snap_crop(crop: Box, layout: JpegLayout) -> Box:
-    """``crop`` clipped to the image, its left and top moved out to the MCU grid.
+def snap_crop(crop: Box, layout: JpegLayout, *, inward: bool = False) -> Box:
+    """``crop`` clipped to the image, its left and top moved out (or in) to the MCU grid.
 
     Parameters
     ----------
@@ -468,12 +471,15 @@ def snap_crop(crop: Box, layout: JpegLayout) -> Box:
         The wanted crop, in pixel coordinates of the frame.
     layout
         The frame's layout from ``parse_layout``.
+    inward
+        Round left/top up instead, so that the box holds nothing outside ``crop``;
+        a crop too small for that is snapped out.
 
     Returns
     -------
     Box
-        The box ``crop_jpeg`` writes: left/top rounded down to multiples of the MCU
-        size, right/bottom as given but clipped to the image.
+        The box ``crop_jpeg`` writes: left/top rounded down (or up) to multiples of
+        the MCU size, right/bottom as given but clipped to the image.
 
     Raises
     ------
@@ -485,12 +491,21 @@ def snap_crop(crop: Box, layout: JpegLayout) -> Box:
         raise ValueError(
             f"crop {crop.as_list()} does not overlap the {layout.width}x{layout.height} image"
         )
-    return Box(
+    snapped = Box(
         box.left - box.left % layout.mcu_width,
         box.top - box.top % layout.mcu_height,
         box.right,
         box.bottom,
     )
+    if inward:
+        moved = Box(
+            -(-box.left // layout.mcu_width) * layout.mcu_width,
+            -(-box.top // layout.mcu_height) * layout.mcu_height,
+            box.right,
+            box.bottom,
+        )
+        return snapped if moved.is_empty else moved
+    return snapped
 
 
 # --- Entropy-coded data -------------------------------------------------------------------
@@ -533,10 +548,13 @@ def _entropy_intervals(data: bytes, start: int) -> list[bytes]:
 class _Walked:
     """Where the runs of kept MCUs lie in the unstuffed scan: ``walk``'s outputs."""
 
-    pairs: npt.NDArray[np.uint16]  # the unstuffed scan as ``jpeg_kernels.write`` reads it
+    win: Any  # the unstuffed scan as the kernels read it
+    pairs: npt.NDArray[np.uint16]  # the same as ``jpeg_kernels.write`` reads it
     ends: list[int]  # per run, the bit after its last MCU
     preds: list[int]  # per run and scan component, the DC predictor after the run
     spans: list[int]  # per run and component, its first block: start bit, AC start bit, DC
+    slot_table: Any = None  # ``walk``'s, for ``jpeg_kernels.decode``
+    lookups: list[Any] = field(default_factory=list)  # the scan's lookups, by kind
 
 
 def _slots(jpeg: _Jpeg) -> list[int]:
@@ -580,12 +598,14 @@ def _walk(jpeg: _Jpeg, data: bytes, firsts: list[int], stops: list[int]) -> _Wal
     distinct = list(dict.fromkeys(tables))
     n, runs = len(jpeg.scan), len(firsts)
     outputs = [run.ints([0] * size) for size in (runs, runs * n, runs * n * 3)]
+    slot_table = run.ints([distinct.index(tables[c]) << 16 for c in slot_component])
+    lookups = _scan_lookups(tuple(distinct), run)
     status = run.walk(
         win,
-        run.ints([distinct.index(tables[c]) << 16 for c in slot_component]),
+        slot_table,
         run.ints(slot_component),
         run.ints([int(s == slot_component.index(c)) for s, c in enumerate(slot_component)]),
-        *_scan_lookups(tuple(distinct), run),
+        *lookups[:5],
         run.ints(bounds[:-1]),
         run.ints(bounds[1:]),
         jpeg.restart_interval,
@@ -599,7 +619,8 @@ def _walk(jpeg: _Jpeg, data: bytes, firsts: list[int], stops: list[int]) -> _Wal
         raise JpegCropUnsupported("JPEG scan has fewer restart intervals than MCUs need")
     if status:
         raise JpegCropUnsupported("corrupt or truncated JPEG entropy-coded data")
-    return _Walked(pairs, *map(run.to_list, outputs))
+    ends, preds, spans = map(run.to_list, outputs)
+    return _Walked(win, pairs, ends, preds, spans, slot_table, lookups)
 
 
 # --- Writing ----------------------------------------------------------------------------
@@ -614,16 +635,31 @@ def _category(value: int) -> int:
 class _Copy:
     """A run of unmasked MCUs kept as coded, the first blocks' DC differences recoded."""
 
-    diffs: list[int]  # new DC difference of each scan component's first block
+    first: list[int]  # DC of each scan component's first block
+    after: list[int]  # the DC predictors after the run
     ranges: list[tuple[int, int]]  # per scan component, the bits copied after that code
+    diffs: list[int] = field(default_factory=list)  # new DC difference of ``first``
 
 
 @dataclass
 class _Mask:
     """A run of masked MCUs."""
 
-    diffs: list[int]  # DC difference of each scan component's first block in the run
+    first: list[int]  # the black DC of each scan component
     count: int
+    diffs: list[int] = field(default_factory=list)  # DC difference of the run's first blocks
+
+    @property
+    def after(self) -> list[int]:
+        return self.first
+
+
+@dataclass
+class _Edge:
+    """One MCU on the crop's edge, its blocks re-coded with the pixels outside the crop black."""
+
+    coefficients: npt.NDArray[np.int64]  # per slot, zig-zag, DC absolute
+    diffs: list[int] = field(default_factory=list)  # per slot, its DC difference as coded
 
 
 # Bits that codes written in one piece may take, so that they stay within 64-bit integers.
@@ -653,6 +689,12 @@ class _Writer:
             self.starts.append(-1)
             self.lengths.append(length)
             self.values.append(value)
+
+    def codes(self, values: list[int], lengths: list[int], first: int, stop: int) -> None:
+        """Codes ``first`` to ``stop`` of ``values`` (their bits) and ``lengths``."""
+        self.starts.extend([-1] * (stop - first))
+        self.lengths.extend(lengths[first:stop])
+        self.values.extend(values[first:stop])
 
     def dc_diff(self, slot: int, diff: int) -> None:
         size = _category(diff)
@@ -699,39 +741,133 @@ def _mask_dc(jpeg: _Jpeg) -> list[int]:
     return dcs
 
 
-def _runs(
-    layout: JpegLayout, crop: Box, masks: Sequence[Box], restart: int
-) -> Iterator[tuple[int, int, int, bool]]:
-    """``(row, first column, stop column, masked)`` runs of the kept MCUs, in scan order.
+# What ``_runs`` yields for each run of MCUs.
+_COPY, _MASKED, _EDGE = range(3)
 
-    Unmasked runs also end at restart interval boundaries, where the coded DC
+
+def _edge_cells(layout: JpegLayout, crop: Box, content: Box) -> tuple[set[int], set[int]]:
+    """The MCU rows and columns of ``crop`` that hold image pixels outside ``content``."""
+    found: list[set[int]] = []
+    for size, extent, low, high, inner_low, inner_high in (
+        (layout.mcu_height, layout.height, crop.top, crop.bottom, content.top, content.bottom),
+        (layout.mcu_width, layout.width, crop.left, crop.right, content.left, content.right),
+    ):
+        first, last = low // size, -(-high // size) - 1
+        cells = set()
+        if inner_low > first * size:
+            cells.add(first)
+        if min(extent, (last + 1) * size) > inner_high:
+            cells.add(last)
+        found.append(cells)
+    return found[0], found[1]
+
+
+def _shape_grid(
+    layout: JpegLayout, crop: Box, shape: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """``shape`` (a flag per pixel of ``crop``) padded with False to whole MCUs."""
+    rows = -(-crop.height // layout.mcu_height) * layout.mcu_height
+    columns = -(-crop.width // layout.mcu_width) * layout.mcu_width
+    grid = np.zeros((rows, columns), bool)
+    grid[: crop.height, : crop.width] = shape
+    return grid
+
+
+def _runs(
+    layout: JpegLayout,
+    crop: Box,
+    masks: Sequence[Box],
+    restart: int,
+    content: Box,
+    shape: npt.NDArray[np.bool_] | None = None,
+) -> Iterator[tuple[int, int, int, int]]:
+    """``(row, first column, stop column, kind)`` runs of the kept MCUs, in scan order.
+
+    Kinds: ``_MASKED`` (also MCUs wholly in ``shape``, from ``_shape_grid``); ``_EDGE``,
+    one MCU with pixels outside ``content`` or partly in ``shape``; ``_COPY``, the
+    others, whose runs also end at restart interval boundaries, where the coded DC
     differences restart from zero.
     """
     mw, mh = layout.mcu_width, layout.mcu_height
     per_row = -(-layout.width // mw)
-    first_col, stop_col = crop.left // mw, -(-crop.right // mw)
+    first_row, first_col, stop_col = crop.top // mh, crop.left // mw, -(-crop.right // mw)
+    edge_rows, edge_cols = _edge_cells(layout, crop, content)
     rects = []  # masks widened to whole MCUs, in MCU units
     for mask in masks:
         box = mask.intersect(crop)
         if not box.is_empty:
             rects.append((box.top // mh, -(-box.bottom // mh), box.left // mw, -(-box.right // mw)))
-    for row in range(crop.top // mh, -(-crop.bottom // mh)):
-        masked = sorted((c0, c1) for r0, r1, c0, c1 in rects if r0 <= row < r1)
+    partly: npt.NDArray[np.bool_] = np.zeros((0, 0), bool)
+    wholly: npt.NDArray[np.bool_] = np.zeros((0, 0), bool)
+    if shape is not None:
+        cells = shape.reshape(shape.shape[0] // mh, mh, shape.shape[1] // mw, mw)
+        inside = np.zeros_like(shape)
+        inside[: crop.height, : crop.width] = True
+        inside_cells = inside.reshape(cells.shape)
+        partly = np.asarray(cells.any(axis=(1, 3)))
+        wholly = np.asarray((cells | ~inside_cells).all(axis=(1, 3)))
+    for row in range(first_row, -(-crop.bottom // mh)):
+        masked = [(c0, c1) for r0, r1, c0, c1 in rects if r0 <= row < r1]
+        edgy = set(edge_cols)
+        if shape is not None:
+            cells_row = row - first_row
+            masked += [
+                (first_col + c, first_col + c + 1)
+                for c in np.flatnonzero(wholly[cells_row]).tolist()
+            ]
+            edgy.update(first_col + int(c) for c in np.flatnonzero(partly[cells_row]))
+        masked.sort()
         col = first_col
         for c0, c1 in [*masked, (stop_col, stop_col)]:
             while col < c0:
-                stop = c0
+                if row in edge_rows or col in edgy:
+                    yield row, col, col + 1, _EDGE
+                    col += 1
+                    continue
+                stop = min([c0, *(c for c in edgy if c > col)])
                 if restart:
                     index = row * per_row + col
                     stop = min(stop, col + restart - index % restart)
-                yield row, col, stop, False
+                yield row, col, stop, _COPY
                 col = stop
             if c1 > col:
-                yield row, col, c1, True
+                yield row, col, c1, _MASKED
                 col = c1
 
 
-def crop_jpeg(data: bytes, crop: Box, masks: Sequence[Box] = ()) -> bytes:
+def _edge_coding(jpeg: _Jpeg) -> tuple[list[edges.BlockCoding], list[tuple[int, int, int, int]]]:
+    """Per slot of an MCU: its coding, and its first sample's offset in the MCU and the
+    pixels a sample covers (x, y, step across, step down)."""
+    slot_scan = _slots(jpeg)
+    codings, places = [], []
+    single = len(jpeg.components) == 1
+    h_max = max(c.h for c in jpeg.components)
+    v_max = max(c.v for c in jpeg.components)
+    for slot, c in enumerate(slot_scan):
+        scan = jpeg.scan[c]
+        component = jpeg.components[scan.index]
+        luma = scan.index == 0 or jpeg.rgb
+        codings.append(
+            edges.BlockCoding(
+                quant=np.frombuffer(jpeg.quant[component.quant], np.uint8).astype(np.int64),
+                luma=luma,
+            )
+        )
+        j = slot - slot_scan.index(c)  # the block's place among its component's blocks
+        sx, sy = (1, 1) if single else (h_max // component.h, v_max // component.v)
+        bx, by = (0, 0) if single else (j % component.h, j // component.h)
+        places.append((bx * 8 * sx, by * 8 * sy, sx, sy))
+    return codings, places
+
+
+def crop_jpeg(
+    data: bytes,
+    crop: Box,
+    masks: Sequence[Box] = (),
+    *,
+    content: Box | None = None,
+    shape: npt.NDArray[np.bool_] | None = None,
+) -> bytes:
     """Crop and mask a JPEG Baseline frame without decoding its pixels.
 
     Parameters
@@ -743,18 +879,29 @@ def crop_jpeg(data: bytes, crop: Box, masks: Sequence[Box] = ()) -> bytes:
     masks
         Boxes to black out, in the frame's original coordinates; each is widened to
         whole MCUs, every block of which becomes flat black.
+    content
+        The box the user chose, inside ``crop`` (default: ``crop``). Every pixel of
+        the written MCUs outside it is black, the padding a decoder hides beyond the
+        right and bottom edges included: the MCUs on the edge that hold such pixels
+        are decoded and re-coded (``jpeg_edges``), the rest copied.
+    shape
+        Per pixel of ``crop`` (its height x width), True to write black: a mask of any
+        shape, such as what lies outside an ultrasound sector. MCUs wholly in it
+        become flat black; MCUs partly in it are re-coded like ``content``'s edge.
 
     Returns
     -------
     bytes
         A baseline JPEG of ``crop.width`` x ``crop.height``: SOI, the JFIF/Adobe
         segments (no thumbnail), the same quantisation tables, the original Huffman
-        tables (with any missing DC size or EOB code appended), SOF0, one scan without
-        restart markers, EOI. Other APPn and COM segments are dropped. Every kept block
-        has its original coefficients, so luminance decodes bit-identical to the
-        input's crop; so does chroma, except that decoders interpolating subsampled
-        chroma (libjpeg's fancy upsampling) see other neighbours along the crop's
-        inner edges and along masked MCUs, where pixels can differ by a few levels.
+        tables (with any missing code appended), SOF0, one scan without restart
+        markers, EOI. Other APPn and COM segments are dropped. Every kept block but
+        those re-coded on ``content``'s edge has its original coefficients, so
+        luminance decodes bit-identical to the input's crop; so does chroma, except
+        that decoders interpolating subsampled chroma (libjpeg's fancy upsampling) see
+        other neighbours along the crop's inner edges and along masked MCUs, where
+        pixels can differ by a few levels. Re-coded blocks differ by requantisation
+        rounding inside ``content``.
 
     Raises
     ------
@@ -768,67 +915,212 @@ def crop_jpeg(data: bytes, crop: Box, masks: Sequence[Box] = ()) -> bytes:
     layout = jpeg.layout
     if crop.is_empty or crop != snap_crop(crop, layout):
         raise ValueError(f"crop {crop.as_list()} is not snapped to this frame's MCU grid")
+    inside = crop if content is None else content.intersect(crop)
+    if inside.is_empty:
+        raise ValueError(f"content {inside.as_list()} lies outside the crop")
     if any(q == 0 for table in jpeg.quant.values() for q in table):
         raise JpegCropUnsupported("quantisation table with a zero entry")
     slot_scan = _slots(jpeg)
     firsts = [slot_scan.index(c) for c in range(len(jpeg.scan))]  # each component's first slot
     per_row = -(-layout.width // layout.mcu_width)
-    runs = list(_runs(layout, crop, masks, jpeg.restart_interval))
-    kept = [(row * per_row + col, row * per_row + stop) for row, col, stop, m in runs if not m]
+    grid = None if shape is None else _shape_grid(layout, crop, shape)
+    runs = list(_runs(layout, crop, masks, jpeg.restart_interval, inside, grid))
+    kept = [
+        (row * per_row + col, row * per_row + stop) for row, col, stop, k in runs if k != _MASKED
+    ]
     walked = _walk(jpeg, data, [first for first, _ in kept], [stop for _, stop in kept])
 
     # What each run needs: bits to copy, DC values to recode.
-    mask_dc = _mask_dc(jpeg)
-    n = len(jpeg.scan)
-    preds = [0] * n
-    ops: list[_Copy | _Mask] = []
-    i = 0  # kept runs so far
-    for _, col, stop, masked in runs:
-        if masked:
-            ops.append(
-                _Mask([dc - pred for dc, pred in zip(mask_dc, preds, strict=True)], stop - col)
-            )
-            preds = mask_dc
-            continue
-        # A component's first block gets a new DC code; the bits from its AC codes to the
-        # next component's first block (or the run's end) are copied as they are.
-        spans = walked.spans[i * 3 * n : (i + 1) * 3 * n]
-        ops.append(
-            _Copy(
-                [dc - pred for dc, pred in zip(spans[2::3], preds, strict=True)],
-                list(zip(spans[1::3], [*spans[3::3], walked.ends[i]], strict=True)),
-            )
-        )
-        preds = walked.preds[i * n : (i + 1) * n]
-        i += 1
-
+    ops = _operations(jpeg, runs, walked, crop, inside, grid)
     # The Huffman tables must code every DC difference and EOB written anew.
     dc_tables = dict(jpeg.dc_tables)
     ac_tables = dict(jpeg.ac_tables)
     flat = any(isinstance(op, _Mask) for op in ops)
     sizes: dict[int, set[int]] = {tid: {0} if flat else set() for tid in dc_tables}
-    for c, s in enumerate(jpeg.scan):
-        sizes[s.dc].update({_category(op.diffs[c]) for op in ops})
-        if flat and 0 not in ac_tables[s.ac].encoder:
-            ac_tables[s.ac] = ac_tables[s.ac].with_symbols([0])
-    for tid, needed in sizes.items():
-        missing = sorted(needed - set(dc_tables[tid].encoder))
-        if missing:
-            dc_tables[tid] = dc_tables[tid].with_symbols(missing)
+    symbols: dict[int, set[int]] = {tid: {0} if flat else set() for tid in ac_tables}
+    for op in ops:
+        if isinstance(op, _Edge):
+            for slot, diff in enumerate(op.diffs):
+                sizes[jpeg.scan[slot_scan[slot]].dc].add(_category(diff))
+        else:
+            for c, scan in enumerate(jpeg.scan):
+                sizes[scan.dc].add(_category(op.diffs[c]))
+    recoded = [op.coefficients for op in ops if isinstance(op, _Edge)]
+    ac = edges.ac_symbols(np.concatenate(recoded)) if recoded else None
+    if ac is not None:  # the AC table of each code's block
+        table_of = np.array([jpeg.scan[c].ac for c in slot_scan])[ac.block % len(slot_scan)]
+        for tid in symbols:
+            symbols[tid].update(np.unique(ac.symbol[table_of == tid]).tolist())
+    for tables, needed_by_table in ((dc_tables, sizes), (ac_tables, symbols)):
+        for tid, needed in needed_by_table.items():
+            missing = sorted(needed - set(tables[tid].encoder))
+            if missing:
+                tables[tid] = tables[tid].with_symbols(missing)
 
     writer = _Writer(
         [dc_tables[jpeg.scan[c].dc] for c in slot_scan],
         [ac_tables[jpeg.scan[c].ac] for c in slot_scan],
     )
+    slot_ac = [ac_tables[jpeg.scan[c].ac] for c in slot_scan]
+    codes = None if ac is None else _ac_codes(ac, slot_ac, len(recoded) * len(slot_scan))
+    block = 0  # re-coded blocks written so far
     for op in ops:
         if isinstance(op, _Copy):
             for slot, diff, (start, end) in zip(firsts, op.diffs, op.ranges, strict=True):
                 writer.dc_diff(slot, diff)
                 writer.copy(start, end)
+        elif isinstance(op, _Edge):
+            assert codes is not None  # made above for every re-coded block
+            values, lengths, bounds = codes
+            for slot, diff in enumerate(op.diffs):
+                writer.dc_diff(slot, diff)
+                writer.codes(values, lengths, bounds[block], bounds[block + 1])
+                block += 1
         else:
             diffs = [op.diffs[c] if slot == firsts[c] else 0 for slot, c in enumerate(slot_scan)]
             writer.flat_mcus(diffs, op.count)
     return _assemble(jpeg, crop, dc_tables, ac_tables, writer.entropy_data(walked.pairs))
+
+
+def _ac_codes(
+    ac: edges.AcSymbols, slot_tables: list[_Table], blocks: int
+) -> tuple[list[int], list[int], list[int]]:
+    """Each AC code's bits and length (extra bits included), and where each block's
+    codes start, for the tables of each slot."""
+    slots = len(slot_tables)
+    code = np.zeros((slots, 256), np.int64)
+    length = np.zeros((slots, 256), np.int64)
+    for slot, table in enumerate(slot_tables):
+        for symbol, (bits, count) in table.encoder.items():
+            code[slot, symbol], length[slot, symbol] = bits, count
+    slot_of = ac.block % slots
+    values = code[slot_of, ac.symbol] << ac.size | ac.raw
+    lengths = length[slot_of, ac.symbol] + ac.size
+    bounds = np.searchsorted(ac.block, np.arange(blocks + 1))
+    return values.tolist(), lengths.tolist(), bounds.tolist()
+
+
+def _operations(
+    jpeg: _Jpeg,
+    runs: list[tuple[int, int, int, int]],
+    walked: _Walked,
+    crop: Box,
+    inside: Box,
+    grid: npt.NDArray[np.bool_] | None,
+) -> list[_Copy | _Mask | _Edge]:
+    """What to write for each run, its DC differences worked out."""
+    layout = jpeg.layout
+    slot_scan = _slots(jpeg)
+    n = len(jpeg.scan)
+    mask_dc = _mask_dc(jpeg)
+    codings, places = _edge_coding(jpeg) if any(r[3] == _EDGE for r in runs) else ([], [])
+    box = (inside.left, inside.top, inside.right, inside.bottom)
+    image = (crop.left, crop.top, crop.right, crop.bottom)
+    ops: list[_Copy | _Mask | _Edge] = []
+    starts: list[int] = []  # per edge MCU, its first bit
+    first_dc: list[list[int]] = []  # per edge MCU and scan component, its first block's DC
+    corners: list[tuple[int, int]] = []  # per edge MCU, its top-left pixel
+    i = 0  # kept runs so far
+    for row, col, stop, kind in runs:
+        if kind == _MASKED:
+            ops.append(_Mask(mask_dc, stop - col))
+            continue
+        spans = walked.spans[i * 3 * n : (i + 1) * 3 * n]
+        if kind == _EDGE:
+            corners.append((col * layout.mcu_width, row * layout.mcu_height))
+            starts.append(spans[0])
+            first_dc.append(spans[2::3])
+            ops.append(_Edge(np.zeros(0, np.int64)))
+        else:
+            # A component's first block gets a new DC code; the bits from its AC codes to
+            # the next component's first block (or the run's end) are copied as they are.
+            ops.append(
+                _Copy(
+                    spans[2::3],
+                    walked.preds[i * n : (i + 1) * n],
+                    list(zip(spans[1::3], [*spans[3::3], walked.ends[i]], strict=True)),
+                )
+            )
+        i += 1
+    recoded = [op for op in ops if isinstance(op, _Edge)]
+    if recoded:
+        blocks = _decode_mcus(walked, starts, first_dc, slot_scan)
+        outside, hidden = _edge_flags(tuple(corners), tuple(places), box, image)
+        if grid is not None:
+            outside = outside | _shape_flags(grid, corners, places, crop)
+        touched = outside.any(axis=(1, 2))
+        blocks[touched] = edges.blacken(
+            blocks[touched],
+            np.tile(np.stack([c.quant for c in codings]), (len(recoded), 1))[touched],
+            outside[touched],
+            np.tile([c.luma for c in codings], len(recoded))[touched],
+            ~hidden[touched],
+        )
+        for op, part in zip(recoded, np.split(blocks, len(recoded)), strict=True):
+            op.coefficients = part
+    preds = [0] * n
+    for step in ops:
+        if isinstance(step, _Edge):
+            step.diffs, preds = edges.dc_differences(step.coefficients, slot_scan, preds)
+        else:
+            step.diffs = [dc - pred for dc, pred in zip(step.first, preds, strict=True)]
+            preds = step.after
+    return ops
+
+
+@functools.lru_cache(maxsize=4)
+def _edge_flags(
+    corners: tuple[tuple[int, int], ...],
+    places: tuple[tuple[int, int, int, int], ...],
+    inside: tuple[int, int, int, int],
+    image: tuple[int, int, int, int],
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Per block of the edge MCUs at ``corners``, its samples covering pixels outside
+    ``inside`` and outside ``image``: the same for every frame, so computed once."""
+    outside, hidden = [], []
+    for x, y in corners:
+        for dx, dy, sx, sy in places:
+            outside.append(edges.sample_outside((x + dx, y + dy), (sx, sy), inside))
+            hidden.append(edges.sample_outside((x + dx, y + dy), (sx, sy), image))
+    return np.stack(outside), np.stack(hidden)
+
+
+def _shape_flags(
+    grid: npt.NDArray[np.bool_],
+    corners: list[tuple[int, int]],
+    places: list[tuple[int, int, int, int]],
+    crop: Box,
+) -> npt.NDArray[np.bool_]:
+    """Per block of the edge MCUs, its samples covering a pixel of the shape ``grid``."""
+    flags = []
+    for x, y in corners:
+        for dx, dy, sx, sy in places:
+            top, left = y + dy - crop.top, x + dx - crop.left
+            pixels = grid[top : top + 8 * sy, left : left + 8 * sx]
+            flags.append(pixels.reshape(8, sy, 8, sx).any(axis=(1, 3)))
+    return np.stack(flags)
+
+
+def _decode_mcus(
+    walked: _Walked, starts: list[int], first_dc: list[list[int]], slot_scan: list[int]
+) -> npt.NDArray[np.int64]:
+    """The coefficients (zig-zag, DC values) of the blocks of the MCUs at bits ``starts``,
+    one row per block; ``first_dc`` gives each MCU's DC of each component's first block."""
+    run = kernels.load()
+    slots = len(slot_scan)
+    size = len(starts) * slots * 64
+    out = np.zeros(size, np.int64) if run.compiled else [0] * size
+    lookups = walked.lookups
+    if run.decode(walked.win, walked.slot_table, lookups[2], lookups[5], run.ints(starts), out):
+        raise JpegCropUnsupported("corrupt JPEG entropy-coded data")
+    blocks = np.asarray(out, np.int64).reshape(len(starts), slots, 64)
+    firsts = np.asarray(first_dc, np.int64)
+    for slot, component in enumerate(slot_scan):  # DC differences to DC values
+        if slot == slot_scan.index(component):
+            blocks[:, slot, 0] = firsts[:, component]
+        else:
+            blocks[:, slot, 0] += blocks[:, slot - 1, 0]
+    return blocks.reshape(-1, 64)
 
 
 def _assemble(

@@ -195,6 +195,53 @@ def walk(
     return 0
 
 
+def decode(win: Any, slot_table: Any, dc_code: Any, ac_code: Any, starts: Any, out: Any) -> int:
+    """Decode whole MCUs' coefficients: the MCU ``i`` from bit ``starts[i]``, each of its
+    blocks ``s`` into ``out[(i * slots + s) * 64 + k]`` in zig-zag order ``k``, the DC as
+    its coded difference. ``dc_code`` and ``ac_code`` are ``walk``'s DC-code lookup and
+    its AC counterpart (code length, symbol above ``SHIFT_SYMBOL``). Returns 0 or
+    ``CORRUPT``."""
+    slots = len(slot_table)
+    for i in range(len(starts)):
+        p = starts[i]
+        for s in range(slots):
+            t = slot_table[s]
+            base = (i * slots + s) * 64
+            e = dc_code[t | (win[p >> 3] >> (8 - (p & 7))) & 0xFFFF]
+            size = e >> SHIFT_SYMBOL
+            if not e & BITS or size > 11:
+                return CORRUPT
+            p += e & BITS
+            value = 0
+            if size:
+                value = (win[p >> 3] >> (24 - (p & 7) - size)) & ((1 << size) - 1)
+                if value < 1 << (size - 1):
+                    value -= (1 << size) - 1
+                p += size
+            out[base] = value
+            k = 1
+            while k < 64:
+                e = ac_code[t | (win[p >> 3] >> (8 - (p & 7))) & 0xFFFF]
+                if not e & BITS:
+                    return CORRUPT
+                p += e & BITS
+                symbol = e >> SHIFT_SYMBOL
+                if symbol == 0:
+                    break
+                k += symbol >> 4
+                size = symbol & 15
+                if size:
+                    if k > 63 or size > 10:
+                        return CORRUPT
+                    value = (win[p >> 3] >> (24 - (p & 7) - size)) & ((1 << size) - 1)
+                    if value < 1 << (size - 1):
+                        value -= (1 << size) - 1
+                    out[base + k] = value
+                    p += size
+                k += 1
+    return 0
+
+
 def write(pairs: Any, starts: Any, lengths: Any, values: Any, out: Any) -> int:
     """Concatenate bit strings into bytes, padding the last byte with 1s.
 
@@ -253,6 +300,7 @@ class Kernels:
 
     walk: Callable[..., int]
     write: Callable[..., int]
+    decode: Callable[..., int]
     compiled: bool
     """Compiled by numba, taking numpy arrays; else plain Python, taking lists."""
 
@@ -283,7 +331,7 @@ class Kernels:
         return (win if self.compiled else win.tolist()), pairs
 
 
-PLAIN = Kernels(walk, write, compiled=False)
+PLAIN = Kernels(walk, write, decode, compiled=False)
 """The kernels as plain Python: without numba, or with ``USTUI_JIT=0``."""
 
 
@@ -305,11 +353,11 @@ def compiled() -> Kernels | None:
     try:
         try:
             jit = numba.njit(cache=True, nogil=True)
-            kernels = Kernels(jit(walk), jit(write), compiled=True)
+            kernels = Kernels(jit(walk), jit(write), jit(decode), compiled=True)
         except RuntimeError:  # no writable cache directory: compile in each process
             logger.info("numba cannot cache here; the JPEG crop kernels compile per process")
             jit = numba.njit(nogil=True)
-            kernels = Kernels(jit(walk), jit(write), compiled=True)
+            kernels = Kernels(jit(walk), jit(write), jit(decode), compiled=True)
         _compile(kernels)
     except Exception:  # a numba that cannot compile them must not stop crops
         logger.debug("numba failed on the JPEG crop kernels; using plain Python", exc_info=True)
@@ -327,3 +375,4 @@ def _compile(kernels: Kernels) -> None:
     walk_args += [kernels.ints([0] * 5), none, none, zero, none, none, none]
     kernels.walk(*walk_args)
     kernels.write(pairs, none, none, none, np.zeros(1, np.uint8))
+    kernels.decode(win, zero, lookup, lookup, none, none)

@@ -31,9 +31,16 @@ class ManifestRow:
     rows: int
     columns: int
     crop: list[int]
-    """[left, top, right, bottom] in original pixel coordinates."""
+    """The box written, [left, top, right, bottom] in original pixel coordinates: the
+    exported image's pixel (0, 0) is the original's (left, top)."""
+    crop_requested: list[int]
+    """The box chosen; pixels of ``crop`` outside it are written black (a JPEG kept in
+    the compressed domain starts on its 8/16-pixel block grid)."""
     crop_source: str
     masks: list[list[int]]
+    fan: dict[str, float] | None
+    """The sector blacked outside of (profile ``fan_mask``), in original pixel
+    coordinates: apex, edge angles in degrees from straight down, near/far radius."""
     tags: dict[str, str]
     transfer_syntax_in: str
     transfer_syntax_out: str
@@ -86,7 +93,7 @@ def to_csv(rows: Sequence[ManifestRow], *, tag_names: Sequence[str]) -> bytes:
     columns = [
         "path", "subject", "study_uid", "series_uid", "sop_instance_uid", "sop_class_uid",
         "frames", "rows", "columns", "crop_left", "crop_top", "crop_right", "crop_bottom",
-        "crop_source", "masks", *[f"tag_{t}" for t in tag_names],
+        "crop_requested", "crop_source", "masks", "fan", *[f"tag_{t}" for t in tag_names],
         "transfer_syntax_in", "transfer_syntax_out", "lossy", "reencoded", "note", "sha256",
         "pixel_text", "text_masks", "text_kept",
         "still", "photometric", "bits_allocated", "bits_stored", "spacing_x_mm", "spacing_y_mm",
@@ -99,7 +106,8 @@ def to_csv(rows: Sequence[ManifestRow], *, tag_names: Sequence[str]) -> bytes:
     for r in rows:
         writer.writerow([
             r.path, r.subject, r.study_uid, r.series_uid, r.sop_instance_uid, r.sop_class_uid,
-            r.frames, r.rows, r.columns, *r.crop, r.crop_source, json.dumps(r.masks),
+            r.frames, r.rows, r.columns, *r.crop, json.dumps(r.crop_requested), r.crop_source,
+            json.dumps(r.masks), json.dumps(r.fan) if r.fan else "",
             *[r.tags.get(t, "") for t in tag_names],
             r.transfer_syntax_in, r.transfer_syntax_out, int(r.lossy), int(r.reencoded),
             r.note, r.sha256, r.pixel_text, json.dumps(r.text_masks),

@@ -27,6 +27,7 @@ the profile says ``lossy = "lossless"``.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import struct
 import tempfile
@@ -55,6 +56,7 @@ from pydicom.uid import (
 from ustui.core import jpeg_crop
 from ustui.core.boxes import Box
 from ustui.core.errors import Unsupported
+from ustui.core.fan import Sector
 from ustui.core.frames import (
     PALETTE_DATA,
     PALETTE_DESCRIPTORS,
@@ -94,7 +96,8 @@ class PixelPlan:
     """What :func:`write_pixel_data` will write for one input, and why."""
 
     crop: Box
-    """Effective crop in original coordinates (the JPEG path may snap it out to the MCU grid)."""
+    """The box written, in original coordinates: the requested crop, or (JPEG kept in the
+    compressed domain, native YBR_FULL_422) that box on the encoding's grid."""
     masks: tuple[Box, ...]
     """Boxes blackened in every frame, in original coordinates, inside ``crop``."""
     transfer_syntax_in: str
@@ -119,6 +122,15 @@ class PixelPlan:
     """The input's Lossy Image Compression Ratio values."""
     palette: tuple[tuple[str, Any], ...] = ()
     """PALETTE COLOR: descriptor and LUT data values (keyword, value), data little endian."""
+    requested: Box | None = None
+    """The crop asked for, clipped to the image, when ``crop`` differs from it."""
+    fan: Sector | None = None
+    """Black out what lies outside this sector, inside the crop (profile ``fan_mask``)."""
+
+    @property
+    def content(self) -> Box:
+        """The part of ``crop`` written with content: every pixel outside it is black."""
+        return self.crop if self.requested is None else self.requested.intersect(self.crop)
 
     @property
     def frames(self) -> int:
@@ -155,6 +167,52 @@ class PixelStats:
         return self.decoded_bytes / max(self.encoded_bytes, 1)
 
 
+@dataclass(frozen=True)
+class WrittenGrid:
+    """Where an export's crop and masks land for one input, known before any frame is
+    cut: what the TUI's export view draws as the user moves the boxes."""
+
+    layout: jpeg_crop.JpegLayout | None = None
+    """JPEG Baseline kept in the compressed domain: its MCU grid."""
+    inward: bool = False
+    """The JPEG crop snaps inward (profile ``crop_snap = "inward"``)."""
+    pair_columns: int = 0
+    """Native YBR_FULL_422: the image's width; the crop is cut on pixel pairs."""
+
+    def crop(self, box: Box) -> Box:
+        """The box written for the crop ``box`` (already clipped to the image)."""
+        if self.layout is not None:
+            return jpeg_crop.snap_crop(box, self.layout, inward=self.inward)
+        return _even(box, self.pair_columns) if self.pair_columns else box
+
+    def mask(self, box: Box) -> Box:
+        """The box blackened for the mask ``box``."""
+        if self.layout is not None:
+            return _widen(box, self.layout.mcu_width, self.layout.mcu_height)
+        return _even(box, self.pair_columns) if self.pair_columns else box
+
+
+def written_grid(header: Dataset, settings: ExportSettings, reader: FrameReader) -> WrittenGrid:
+    """The grid an export of this input writes on, as :func:`plan_pixels` decides it.
+
+    Raises
+    ------
+    Unsupported
+        When the pixels cannot be decoded.
+    """
+    info = image_info(header)
+    plan = plan_pixels(header, Box.full(info.columns, info.rows), (), settings, reader=reader)
+    if plan.compressed_domain:
+        layout = jpeg_crop.parse_layout(reader.encoded_frame(0))
+        return WrittenGrid(layout=layout, inward=settings.crop_snap == "inward")
+    if (
+        plan.photometric_out == "YBR_FULL_422"
+        and plan.transfer_syntax_out == ExplicitVRLittleEndian
+    ):
+        return WrittenGrid(pair_columns=info.columns)
+    return WrittenGrid()
+
+
 # --- planning -------------------------------------------------------------------------
 
 
@@ -165,6 +223,7 @@ def plan_pixels(
     settings: ExportSettings,
     *,
     reader: FrameReader | None = None,
+    fan: Sector | None = None,
 ) -> PixelPlan:
     """Decide how the pixels of one input are written.
 
@@ -182,6 +241,8 @@ def plan_pixels(
         The input's reader. JPEG Baseline is cropped in the compressed domain
         (``lossy="keep"``) only when it is given, since the MCU grid is read from
         the first frame; without it such input is re-encoded.
+    fan : Sector, optional
+        Black out what lies outside this sector inside the crop, in every frame.
 
     Returns
     -------
@@ -213,12 +274,13 @@ def plan_pixels(
         "prior_ratios": _strings(header.get("LossyImageCompressionRatio")),
         "palette": _palette_values(header) if info.photometric == "PALETTE COLOR" else (),
         "fill": _black(header, info),
+        "fan": fan,
     }
 
     if lossy_syntax and settings.lossy != "lossless":
         note = ""
         if settings.lossy == "keep":
-            kept = _plan_compressed_domain(info, box, masks, reader, was_lossy, common)
+            kept = _plan_compressed_domain(info, box, masks, reader, was_lossy, settings, common)
             if isinstance(kept, PixelPlan):
                 return kept
             note = kept
@@ -251,6 +313,7 @@ def _plan_compressed_domain(
     masks: Sequence[Box],
     reader: FrameReader | None,
     was_lossy: bool,
+    settings: ExportSettings,
     common: dict[str, Any],
 ) -> PixelPlan | str:
     """A plan that keeps JPEG Baseline as it is, or the reason (a note) why not."""
@@ -269,10 +332,9 @@ def _plan_compressed_domain(
         return f"re-encoded: {exc.reason}"
     if (layout.width, layout.height) != (info.columns, info.rows):
         return "re-encoded: the JPEG size differs from the header's"
-    snapped = jpeg_crop.snap_crop(box, layout)
-    widened = tuple(
-        _widen(mask, layout.mcu_width, layout.mcu_height) for mask in _clip_masks(masks, snapped)
-    )
+    grid = WrittenGrid(layout=layout, inward=settings.crop_snap == "inward")
+    snapped = grid.crop(box)
+    widened = tuple(grid.mask(mask) for mask in _clip_masks(masks, snapped))
     return PixelPlan(
         crop=snapped,
         masks=_clip_masks(widened, snapped),
@@ -282,6 +344,7 @@ def _plan_compressed_domain(
         reencoded=False,
         note="",
         compressed_domain=True,
+        requested=None if snapped == box else box,
         **common,
     )
 
@@ -307,15 +370,19 @@ def _lossless_plan(
             syntax = ExplicitVRLittleEndian
             note = "; ".join(filter(None, [note, f"written uncompressed: {refusal}"]))
     photometric = info.decoded_photometric
+    written = box
     if syntax == ExplicitVRLittleEndian and native_422:
         # Keep the subsampling (YBR_FULL would be a different, larger image that the
-        # US Image IOD does not allow uncompressed): crop and masks on pixel pairs.
+        # US Image IOD does not allow uncompressed): crop and masks on pixel pairs,
+        # the column a pair adds to the crop written black.
         photometric = "YBR_FULL_422"
-        box = _even(box, info.columns)
-        masks = [_even(m, info.columns) for m in masks]
+        grid = WrittenGrid(pair_columns=info.columns)
+        written = grid.crop(box)
+        masks = [grid.mask(m) for m in masks]
     return PixelPlan(
-        crop=box,
-        masks=_clip_masks(masks, box),
+        crop=written,
+        requested=None if written == box else box,
+        masks=_clip_masks(masks, written),
         transfer_syntax_out=syntax,
         photometric_out=photometric,
         lossy=was_lossy,
@@ -536,6 +603,9 @@ def _write_native(plan: PixelPlan, reader: FrameReader, out: BinaryIO) -> PixelS
     for index in range(plan.frames):
         pixels = clean_frame(plan, reader.frame(index)).astype(little, copy=False)
         if pairs:  # Y0 Y1 Cb Cr per pair; the pair's chroma is stored once (PS3.3 C.7.6.3.1.2)
+            for box in margin_boxes(plan.crop, plan.content):  # a pair in the margin is grey
+                box = _even(box, plan.info.columns).translate(-plan.crop.left, -plan.crop.top)
+                pixels[box.top : box.bottom, box.left : box.right, 1:] = plan.fill[1:]
             pixels = np.concatenate(
                 (pixels[:, :, 0].reshape(pixels.shape[0], -1, 2), pixels[:, ::2, 1:]), axis=2
             )
@@ -583,7 +653,12 @@ def _encode(plan: PixelPlan, reader: FrameReader, index: int) -> tuple[bytes, bo
         # INTEGRATION POINT (jpeg_crop): crop and mask without decoding; a frame it
         # cannot handle is re-encoded instead (PixelStats.reencoded_frames counts them).
         try:
-            return jpeg_crop.crop_jpeg(reader.encoded_frame(index), plan.crop, plan.masks), False
+            frame = reader.encoded_frame(index)
+            shape = None if plan.fan is None else outside_fan(plan.fan, plan.crop)
+            cropped = jpeg_crop.crop_jpeg(
+                frame, plan.crop, plan.masks, content=plan.content, shape=shape
+            )
+            return cropped, False
         except jpeg_crop.JpegCropUnsupported:
             return _jpeg(plan, clean_frame(plan, reader.frame(index)), reader.photometric), True
     pixels = clean_frame(plan, reader.frame(index))
@@ -606,15 +681,38 @@ def _encode(plan: PixelPlan, reader: FrameReader, index: int) -> tuple[bytes, bo
 
 
 def clean_frame(plan: PixelPlan, frame: np.ndarray) -> np.ndarray:
-    """The crop of ``frame`` as a contiguous array, masks blackened."""
+    """The crop of ``frame`` as a contiguous array, masks and the margin outside the
+    requested crop blackened."""
     crop = plan.crop
     # Every frame from the reader is a fresh array: masking may write through a view.
     pixels = np.ascontiguousarray(frame[crop.top : crop.bottom, crop.left : crop.right])
     fill = plan.fill[0] if len(plan.fill) == 1 else np.asarray(plan.fill, dtype=pixels.dtype)
-    for mask in plan.masks:
+    for mask in (*plan.masks, *margin_boxes(crop, plan.content)):
         box = mask.translate(-crop.left, -crop.top)
         pixels[box.top : box.bottom, box.left : box.right] = fill
+    if plan.fan is not None:
+        pixels[outside_fan(plan.fan, crop)] = fill
     return pixels
+
+
+@functools.lru_cache(maxsize=4)
+def outside_fan(fan: Sector, crop: Box) -> np.ndarray:
+    """Per pixel of ``crop``, whether it lies outside ``fan`` (computed once per file)."""
+    outside = ~fan.mask(crop)
+    outside.flags.writeable = False
+    return outside
+
+
+def margin_boxes(written: Box, content: Box) -> list[Box]:
+    """The parts of ``written`` outside ``content`` (up to four boxes)."""
+    inner = content.intersect(written)
+    parts = [
+        Box(written.left, written.top, written.right, inner.top),
+        Box(written.left, inner.bottom, written.right, written.bottom),
+        Box(written.left, inner.top, inner.left, inner.bottom),
+        Box(inner.right, inner.top, written.right, inner.bottom),
+    ]
+    return [p for p in parts if not p.is_empty]
 
 
 def _jpeg(plan: PixelPlan, pixels: np.ndarray, photometric: str) -> bytes:

@@ -50,10 +50,14 @@ LOSSY_POLICIES = ("keep", "reencode", "lossless")
 LOSSLESS_POLICIES = ("uncompressed", "rle", "jpeg-ls")
 #: What happens to text read in the exported pixels (see ustui.core.pixel_text).
 PIXEL_TEXT_POLICIES = ("mask-identifying", "mask-all", "flag", "off")
+#: How a crop in the JPEG compressed domain meets the MCU grid: "margin" starts on the
+#: grid before the crop and writes the pixels between black; "inward" starts on the grid
+#: inside the crop (up to 15 pixels of the crop are then left out).
+CROP_SNAP_POLICIES = ("margin", "inward")
 FRAME_KINDS = ("any", "single", "multi")
 TEMPLATE_FIELDS = {"subject", "study", "series", "index", "tags"}
 # Keys the TUI reserves for its own actions; tag hotkeys may not take them.
-RESERVED_KEYS = set("jkamvsxieq?[] .JKtT")
+RESERVED_KEYS = set("jkamvsxieqf?[] .JKtT")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
@@ -91,6 +95,11 @@ class ExportSettings:
     """Where the re-identification crosswalk goes; None writes none."""
     pixel_text: str = "mask-identifying"
     """Text burned into the exported pixels: mask-identifying, mask-all, flag or off."""
+    crop_snap: str = "margin"
+    """One of CROP_SNAP_POLICIES: JPEG crops start on the block grid with a black margin,
+    or inside the crop."""
+    fan_mask: bool = False
+    """Black out what lies outside the detected ultrasound sector, inside the crop."""
 
 
 @dataclass(frozen=True)
@@ -281,6 +290,8 @@ def _parse_profile(name: str, table: dict[str, Any], source: Path) -> Profile:
             lossless=export.get("lossless", "uncompressed"),
             crosswalk=_resolve(crosswalk, source) if crosswalk else None,
             pixel_text=export.get("pixel_text", "mask-identifying"),
+            crop_snap=export.get("crop_snap", "margin"),
+            fan_mask=bool(export.get("fan_mask", False)),
         ),
         tags=tuple(
             TagField(
@@ -335,7 +346,16 @@ def check_file(path: Path) -> list[str]:
 
 _PROFILE_KEYS = {"description", "deid", "export", "tags", "devices"}
 _DEID_KEYS = {"options", "date_shift_days", "subject_prefix", "key_file", "free_text"}
-_EXPORT_KEYS = {"template", "lossy", "jpeg_quality", "lossless", "crosswalk", "pixel_text"}
+_EXPORT_KEYS = {
+    "template",
+    "lossy",
+    "jpeg_quality",
+    "lossless",
+    "crosswalk",
+    "pixel_text",
+    "crop_snap",
+    "fan_mask",
+}
 _TAG_KEYS = {"name", "values", "required", "dicom", "dicom_values"}
 _DEVICE_KEYS = {
     "name",
@@ -417,6 +437,10 @@ def _check_export(export: dict[str, Any]) -> list[str]:
     quality = export.get("jpeg_quality", 95)
     if not isinstance(quality, int) or not 1 <= quality <= 100:
         problems.append(f"export: jpeg_quality must be an integer 1-100, got {quality!r}")
+    if export.get("crop_snap", "margin") not in CROP_SNAP_POLICIES:
+        problems.append(f"export: crop_snap must be one of {', '.join(CROP_SNAP_POLICIES)}")
+    if not isinstance(export.get("fan_mask", False), bool):
+        problems.append("export: fan_mask must be true or false")
     return problems
 
 

@@ -126,7 +126,7 @@ def _shift_reference(item: Dataset, keyword: str, clipped: int) -> None:
             del item[keyword]  # unreadable, and it would now point elsewhere
 
 
-def rewrite_regions(ds: Dataset, crop: Box) -> None:
+def rewrite_regions(ds: Dataset, crop: Box, content: Box | None = None) -> None:
     """Move every region into the cropped image's coordinates, in place.
 
     Each region is translated by the crop's origin and clipped to the new image
@@ -143,6 +143,9 @@ def rewrite_regions(ds: Dataset, crop: Box) -> None:
         The output dataset, changed in place.
     crop : Box
         The crop, in the input image's pixel coordinates.
+    content : Box, optional
+        The part of ``crop`` written with content (see ``PixelPlan.content``);
+        regions are clipped to it, never reaching into a black margin.
     """
     if _SEQUENCE not in ds:
         return
@@ -152,7 +155,8 @@ def rewrite_regions(ds: Dataset, crop: Box) -> None:
         if box is None:
             continue
         moved = box.translate(-crop.left, -crop.top)
-        clipped = moved.clip(crop.width, crop.height)
+        inside = (content or crop).intersect(crop).translate(-crop.left, -crop.top)
+        clipped = moved.intersect(inside)
         if clipped.is_empty:
             continue
         item.RegionLocationMinX0 = clipped.left

@@ -41,10 +41,17 @@ class FileDecision:
     text_masks: list[Box] | None = None
     """Text boxes the user chose to mask after reviewing the text found in the pixels;
     None until reviewed, when the profile's ``pixel_text`` policy decides."""
+    crop_source: str | None = None
+    """Where ``crop`` came from while the user has not moved it (e.g. "regions" after
+    pressing ``a``, or when adding a mask pinned it); None once the user set it."""
+    fan_mask: bool | None = None
+    """Black out what lies outside the detected sector; None follows the profile."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "crop": self.crop.as_list() if self.crop else None,
+            "crop_source": self.crop_source,
+            "fan_mask": self.fan_mask,
             "masks": [m.as_list() for m in self.masks],
             "tags": dict(self.tags),
             "excluded": self.excluded,
@@ -63,7 +70,14 @@ class FileDecision:
             tags={str(k): str(v) for k, v in data.get("tags", {}).items()},
             excluded=bool(data.get("excluded", False)),
             text_masks=None if text is None else [Box.from_list(m) for m in text],
+            crop_source=_source(data.get("crop_source")),
+            fan_mask=data["fan_mask"] if isinstance(data.get("fan_mask"), bool) else None,
         )
+
+
+def _source(value: Any) -> str | None:
+    """A pinned crop's automatic source, as saved; anything else counts as the user's."""
+    return value if value in ("preset", "regions", "analysis", "full") else None
 
 
 def inputs_key(inputs: Sequence[str | Path]) -> str:

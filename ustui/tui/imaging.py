@@ -15,6 +15,7 @@ from rich.style import Style
 from textual.strip import Strip
 
 from ustui.core.boxes import Box
+from ustui.core.fan import Sector
 
 _UPPER_HALF = "\u2580"
 
@@ -75,8 +76,15 @@ def scaled(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(image.resize((width, height), PILImage.Resampling.BILINEAR))
 
 
-def export_view(rgb: np.ndarray, crop: Box, masks: tuple[Box, ...] | list[Box]) -> np.ndarray:
-    """What the export will hold for this frame: masks blackened, then cropped."""
+def export_view(
+    rgb: np.ndarray,
+    crop: Box,
+    masks: tuple[Box, ...] | list[Box],
+    written: Box | None = None,
+    fan: Sector | None = None,
+) -> np.ndarray:
+    """What the export will hold for this frame: masks blackened, then cut to the box
+    ``written`` (default: ``crop``), black outside ``crop`` and outside ``fan``."""
     rows, columns = rgb.shape[:2]
     out = rgb.copy()
     for mask in masks:
@@ -85,7 +93,15 @@ def export_view(rgb: np.ndarray, crop: Box, masks: tuple[Box, ...] | list[Box]) 
     c = crop.clip(columns, rows)
     if c.is_empty:
         return out
-    return out[c.top : c.bottom, c.left : c.right]
+    w = (written or c).clip(columns, rows)
+    if fan is not None:
+        out[c.top : c.bottom, c.left : c.right][~fan.mask(c)] = 0
+    view = out[w.top : w.bottom, w.left : w.right].copy()
+    inside = c.translate(-w.left, -w.top)
+    kept = view[inside.top : inside.bottom, inside.left : inside.right].copy()
+    view[:] = 0
+    view[inside.top : inside.bottom, inside.left : inside.right] = kept
+    return view
 
 
 class StyleCache:

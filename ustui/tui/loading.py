@@ -5,6 +5,7 @@ worker threads and in tests alike; they never touch a widget.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import time
 from collections.abc import Callable, Sequence
@@ -14,10 +15,11 @@ from textual.message import Message
 
 from ustui.core.boxes import Box
 from ustui.core.burned_text import scan_file
-from ustui.core.cropping import choose_crop, header_text
+from ustui.core.cropping import choose_crop, fan_sector, header_text
 from ustui.core.errors import UstuiError
 from ustui.core.frames import FrameReader, decoder_problem, display_rgb, image_info
 from ustui.core.inputs import InputFile
+from ustui.core.pixels import WrittenGrid, written_grid
 from ustui.core.profiles import Profile
 from ustui.core.reading import read_header, transfer_syntax_name
 from ustui.tui.messages import FileFailed, FileOpened, FrameDecoded, HeaderResult, TextRead
@@ -62,7 +64,17 @@ def file_info(
         fps=cine_fps(header),
         auto=choose_crop(header, profile, None, reader=reader),
         instance_uid=str(header.get("SOPInstanceUID", "")),
+        grid=_grid(header, profile, reader) if reader is not None else None,
     )
+
+
+def _grid(header: Dataset, profile: Profile, reader: FrameReader) -> WrittenGrid | None:
+    """Where the export's boxes land; None when that cannot be known (the export then
+    reports why the file cannot be written)."""
+    try:
+        return written_grid(header, profile.export, reader)
+    except (UstuiError, ValueError):
+        return None
 
 
 def header_result(source: InputFile, profile: Profile) -> HeaderResult:
@@ -152,7 +164,9 @@ def serve_file(
             count = reader.number_of_frames
             index = min(max(first_frame, 0), count - 1)
             post(FrameDecoded(key, index, count, display_rgb(reader.frame(index), reader)))
-            info = file_info(header, profile, reader=reader)
+            info = dataclasses.replace(
+                file_info(header, profile, reader=reader), sector=fan_sector(reader)
+            )
             post(FileOpened(key, header, info))
             while not cancelled():
                 try:

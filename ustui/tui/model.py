@@ -11,8 +11,10 @@ import os
 from dataclasses import dataclass, field
 from enum import Enum
 
-from ustui.core.cropping import CropChoice
+from ustui.core.cropping import CropChoice, pinned_crop
+from ustui.core.fan import Sector
 from ustui.core.inputs import InputFile
+from ustui.core.pixels import WrittenGrid
 from ustui.core.printable import printable
 from ustui.core.profiles import Profile
 from ustui.core.session import FileDecision, Session
@@ -55,6 +57,10 @@ class FileInfo:
     """The crop ustui would choose without the user (preset, regions, analysis or full)."""
     instance_uid: str = ""
     """The original SOP Instance UID: two files with one are copies, exported once."""
+    grid: WrittenGrid | None = None
+    """Where the export's crop and masks land (known once the file has been opened)."""
+    sector: Sector | None = None
+    """The ultrasound sector, for the fan mask (known once the file has been opened)."""
 
 
 @dataclass
@@ -83,7 +89,7 @@ def effective_crop(entry: Entry, decision: FileDecision) -> CropChoice | None:
         return None
     auto = entry.info.auto
     if decision.crop is not None:
-        return CropChoice(decision.crop, tuple(decision.masks), "session")
+        return pinned_crop(decision, decision.crop, tuple(decision.masks))
     return CropChoice(auto.box, tuple(decision.masks) or auto.masks, auto.source)
 
 

@@ -98,6 +98,8 @@ def status_text(
     show_position: bool,
     show_tags: bool,
     choice: CropChoice | None,
+    written: str = "",
+    fan_mask: bool = False,
     text_found: str | None = None,
 ) -> Text:
     """Three lines: file and frame; status and why; crop and encoding (or the tag keys
@@ -125,8 +127,11 @@ def status_text(
         return text
     if choice is not None and not entry.problem:
         text.append(f"crop {box_text(choice.box)} ({SOURCE_NAMES[choice.source]})")
+        text.append(written, style="yellow")  # where a JPEG crop's written box differs
         if choice.masks:
             text.append(f" {len(choice.masks)} mask(s)")
+        if fan_mask:
+            text.append(" fan mask")
     if entry.info:
         info = entry.info
         text.append(f"  {info.columns}x{info.rows} {info.transfer_syntax}", style="dim")

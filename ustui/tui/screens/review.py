@@ -54,6 +54,7 @@ from ustui.tui.widgets.preview import Boxes, Preview
 from ustui.tui.widgets.tag_panel import TagPanel
 from ustui.tui.widgets.text_view import TextView
 from ustui.tui.widgets.zoom import ZoomView, zoom_label
+from ustui.tui.written import fan_mask_on, written_boxes, written_note
 
 #: A nudge moves the active handle by this many original pixels; shift multiplies by 10.
 STEP = 1
@@ -115,6 +116,7 @@ class ReviewScreen(Screen[None]):
             "K", "pick(-1)", "pick this file and the previous", show=False, id="tags.pick_previous"
         ),
         Binding("T", "toggle_text", "mask / unmask that text", show=False, id="text.toggle"),
+        Binding("f", "toggle_fan_mask", "fan mask", show=False, id="mask.fan"),
         Binding("up", "nudge(0, -1)", "move up", show=False, id="crop.up"),
         Binding("down", "nudge(0, 1)", "move down", show=False, id="crop.down"),
         Binding("left", "nudge(-1, 0)", "move left", show=False, id="crop.left"),
@@ -418,6 +420,7 @@ class ReviewScreen(Screen[None]):
             decision.crop = nudge(
                 choice.box, self.handle.part, dx * step, dy * step, columns=columns, rows=rows
             )
+            decision.crop_source = None
             decision.masks = list(choice.masks)
         self._decided()
 
@@ -460,6 +463,7 @@ class ReviewScreen(Screen[None]):
             return
         decision = self.workspace.decision(self.index)
         decision.crop = entry.info.auto.box
+        decision.crop_source = entry.info.auto.source
         decision.masks = list(choice.masks)
         self.handle = Handle()
         self._decided()
@@ -492,6 +496,7 @@ class ReviewScreen(Screen[None]):
         the user's choice rather than a fall-back to the preset's masks."""
         decision = self.workspace.decision(self.index)
         decision.crop = choice.box
+        decision.crop_source = None if choice.source == "session" else choice.source
         decision.masks = masks
 
     def action_toggle_export_view(self) -> None:
@@ -539,6 +544,15 @@ class ReviewScreen(Screen[None]):
         decision = self.workspace.decision(self.index)
         decision.text_masks = toggled(boxes, self._text_selected)
         self._decided()
+
+    def action_toggle_fan_mask(self) -> None:
+        if self.index < 0:
+            return
+        decision = self.workspace.decision(self.index)
+        decision.fan_mask = not fan_mask_on(decision, self.workspace.profile)
+        self._decided()
+        state = "on: black outside the sector" if decision.fan_mask else "off"
+        self.notify(f"fan mask {state} (applied on export)", timeout=3)
 
     def action_toggle_exclude(self) -> None:
         if self.index < 0:
@@ -738,9 +752,15 @@ class ReviewScreen(Screen[None]):
         texts = tuple(self._text_boxes())
         if self._text_selected is not None and self._text_selected >= len(texts):
             self._text_selected = None
-        return Boxes(
-            choice.box, choice.masks, self.handle, choice.reviewed, texts, self._text_selected
+        boxes = Boxes(
+            choice.box,
+            choice.masks,
+            self.handle,
+            choice.reviewed,
+            texts=texts,
+            text_selected=self._text_selected,
         )
+        return written_boxes(boxes, entry, self.workspace.peek(self.index), self.workspace.profile)
 
     def _want_text(self) -> None:
         """Read the text in the current crop once the crop has settled (nudges come fast)."""
@@ -775,6 +795,7 @@ class ReviewScreen(Screen[None]):
         ws = self.workspace
         entry = ws.entries[self.index]
         width = self.size.width
+        choice = effective_crop(entry, ws.peek(self.index))
         line = status_text(
             workspace=ws,
             index=self.index,
@@ -785,7 +806,9 @@ class ReviewScreen(Screen[None]):
             picked=len(self.picked.indices),
             show_position=layout.files_folded(width),
             show_tags=layout.tags_folded(width),
-            choice=effective_crop(entry, ws.peek(self.index)),
+            choice=choice,
+            written=written_note(entry, choice.box) if choice is not None else "",
+            fan_mask=fan_mask_on(ws.peek(self.index), ws.profile),
             text_found=None
             if self._text is None
             else describe(self._text_boxes(), ws.peek(self.index).text_masks is not None),

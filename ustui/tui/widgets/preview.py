@@ -18,6 +18,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from ustui.core.boxes import Box
+from ustui.core.fan import Sector
 from ustui.tui.editing import Handle
 from ustui.tui.imaging import Fit, export_view, fit
 from ustui.tui.text_review import TextBox
@@ -52,14 +53,21 @@ class Boxes:
     masks: tuple[Box, ...]
     handle: Handle
     reviewed: bool
+    written: Box | None = None
+    """The box the export writes when it differs from ``crop`` (a black margin)."""
+    written_masks: tuple[Box, ...] | None = None
+    """The masks as the export blackens them (widened to the encoding's blocks)."""
+    fan: Sector | None = None
+    """The export blacks out what lies outside this sector (fan mask)."""
     texts: tuple[TextBox, ...] = ()
     """Text found in the pixels: masked ones are drawn as masks, the others outlined."""
     text_selected: int | None = None
 
     @property
     def export_masks(self) -> tuple[Box, ...]:
-        """Every box the export blackens: the masks and the masked text."""
-        return (*self.masks, *(t.box for t in self.texts if t.masked))
+        """Every box the export blackens: the masks (as the encoding widens them) and the
+        masked text."""
+        return (*(self.written_masks or self.masks), *(t.box for t in self.texts if t.masked))
 
 
 class Preview(Widget, can_focus=False):
@@ -124,7 +132,8 @@ class Preview(Widget, can_focus=False):
         rows, columns = rgb.shape[:2]
         self._fit = fit(columns, rows, self.size.width, self.size.height, cell_aspect=aspect)
         if self.export_mode and self._boxes is not None:
-            rgb = export_view(rgb, self._boxes.crop, self._boxes.export_masks)
+            boxes = self._boxes
+            rgb = export_view(rgb, boxes.crop, boxes.export_masks, boxes.written, boxes.fan)
         placed = fit(
             rgb.shape[1], rgb.shape[0], self.size.width, self.size.height, cell_aspect=aspect
         )

@@ -68,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="export files even when required tags are missing",
     )
+    export.add_argument(
+        "--accept-header-tags",
+        action="store_true",
+        help="tag untagged fields with what the header says (Laterality R -> side right)",
+    )
     export.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     verify = sub.add_parser("verify", help="search an export for the originals' identifiers")
@@ -225,6 +230,7 @@ def _export(args: argparse.Namespace) -> int:
         subject=args.subject,
         require_tags=not args.no_require_tags,
         workers=args.workers,
+        accept_header_tags=args.accept_header_tags,
     )
     try:
         with _stop_on_signals():

@@ -46,6 +46,12 @@ class ManifestRow:
     """Masks placed over identifying text (source ``text``), also listed in ``masks``."""
     text_kept: list[dict[str, object]] = field(default_factory=list)
     """Text left in the exported pixels: ``{"box": [...], "text": ...}`` for review."""
+    tag_codes: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Coded tags as written to DICOM: field -> code, scheme, meaning (and modifier_*)."""
+    tag_sources: dict[str, str] = field(default_factory=dict)
+    """Field -> "user" or "header" (the value the original header gave)."""
+    tag_notes: list[str] = field(default_factory=list)
+    """Where a tag disagreed with the original header, and what was changed to agree."""
 
 
 def to_json(rows: Sequence[ManifestRow], *, profile: str, tag_names: Sequence[str]) -> bytes:
@@ -64,7 +70,7 @@ def to_csv(rows: Sequence[ManifestRow], *, tag_names: Sequence[str]) -> bytes:
         "frames", "rows", "columns", "crop_left", "crop_top", "crop_right", "crop_bottom",
         "crop_source", "masks", *[f"tag_{t}" for t in tag_names],
         "transfer_syntax_in", "transfer_syntax_out", "lossy", "reencoded", "note", "sha256",
-        "pixel_text", "text_masks", "text_kept",
+        "pixel_text", "text_masks", "text_kept", "tag_codes", "tag_sources", "tag_notes",
     ]  # fmt: skip
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -77,5 +83,6 @@ def to_csv(rows: Sequence[ManifestRow], *, tag_names: Sequence[str]) -> bytes:
             r.transfer_syntax_in, r.transfer_syntax_out, int(r.lossy), int(r.reencoded),
             r.note, r.sha256, r.pixel_text, json.dumps(r.text_masks),
             json.dumps(r.text_kept, ensure_ascii=False),
+            json.dumps(r.tag_codes), json.dumps(r.tag_sources), json.dumps(r.tag_notes),
         ])  # fmt: skip
     return out.getvalue().encode()

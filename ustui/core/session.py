@@ -41,6 +41,9 @@ class FileDecision:
     text_masks: list[Box] | None = None
     """Text boxes the user chose to mask after reviewing the text found in the pixels;
     None until reviewed, when the profile's ``pixel_text`` policy decides."""
+    header_reviewed: bool = False
+    """The user confirmed the tags where they disagree with the file's header (the
+    profile's ``tag_conflicts = "block"`` exports such a file only then)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +54,7 @@ class FileDecision:
             "text_masks": (
                 None if self.text_masks is None else [m.as_list() for m in self.text_masks]
             ),
+            "header_reviewed": self.header_reviewed,
         }
 
     @classmethod
@@ -63,6 +67,7 @@ class FileDecision:
             tags={str(k): str(v) for k, v in data.get("tags", {}).items()},
             excluded=bool(data.get("excluded", False)),
             text_masks=None if text is None else [Box.from_list(m) for m in text],
+            header_reviewed=bool(data.get("header_reviewed", False)),
         )
 
 

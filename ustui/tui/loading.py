@@ -20,6 +20,7 @@ from ustui.core.frames import FrameReader, decoder_problem, display_rgb, image_i
 from ustui.core.inputs import InputFile
 from ustui.core.profiles import Profile
 from ustui.core.reading import read_header, transfer_syntax_name
+from ustui.core.tag_header import read_header_tags
 from ustui.tui.messages import FileFailed, FileOpened, FrameDecoded, HeaderResult, TextRead
 from ustui.tui.model import FileInfo
 
@@ -61,6 +62,7 @@ def file_info(
         transfer_syntax=transfer_syntax_name(str(header.file_meta.TransferSyntaxUID)),
         fps=cine_fps(header),
         auto=choose_crop(header, profile, None, reader=reader),
+        header_tags=read_header_tags(header, profile),
     )
 
 

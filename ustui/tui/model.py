@@ -14,6 +14,8 @@ from ustui.core.cropping import CropChoice
 from ustui.core.inputs import InputFile
 from ustui.core.profiles import Profile
 from ustui.core.session import FileDecision, Session
+from ustui.core.tag_header import HeaderTags
+from ustui.tui import tag_prefill
 
 
 class Status(Enum):
@@ -51,6 +53,8 @@ class FileInfo:
     """Playback rate of a cine (from the header, else a default)."""
     auto: CropChoice
     """The crop ustui would choose without the user (preset, regions, analysis or full)."""
+    header_tags: HeaderTags = field(default_factory=HeaderTags)
+    """What the header says about the profile's tags (pre-filled, checked against them)."""
 
 
 @dataclass
@@ -71,6 +75,10 @@ class Entry:
     def name(self) -> str:
         return os.path.basename(self.file.label)
 
+    @property
+    def header_tags(self) -> HeaderTags:
+        return self.info.header_tags if self.info else HeaderTags()
+
 
 def effective_crop(entry: Entry, decision: FileDecision) -> CropChoice | None:
     """The crop and masks the export will apply, as ``choose_crop`` composes them."""
@@ -82,8 +90,10 @@ def effective_crop(entry: Entry, decision: FileDecision) -> CropChoice | None:
     return CropChoice(auto.box, tuple(decision.masks) or auto.masks, auto.source)
 
 
-def missing_tags(decision: FileDecision, profile: Profile) -> list[str]:
-    return [name for name in profile.required_tags if not decision.tags.get(name)]
+def missing_tags(
+    decision: FileDecision, profile: Profile, header: HeaderTags | None = None
+) -> list[str]:
+    return tag_prefill.missing(decision, header or HeaderTags(), profile)
 
 
 def status(entry: Entry, decision: FileDecision, profile: Profile) -> tuple[Status, str]:
@@ -92,9 +102,12 @@ def status(entry: Entry, decision: FileDecision, profile: Profile) -> tuple[Stat
         return Status.UNSUPPORTED, entry.problem
     if decision.excluded:
         return Status.EXCLUDED, "excluded"
-    missing = missing_tags(decision, profile)
+    missing = missing_tags(decision, profile, entry.header_tags)
     if missing:
         return Status.NEEDS_TAGS, "needs " + ", ".join(missing)
+    blocked = tag_prefill.blocking(decision, entry.header_tags, profile)
+    if blocked:
+        return Status.NEEDS_TAGS, f"{blocked[0].describe()}: enter confirms"
     if entry.info is None:
         return Status.READING, "reading header"
     if decision.crop is None and entry.info.auto.source == "full":

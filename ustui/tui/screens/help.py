@@ -36,6 +36,9 @@ NOTES = (
     "A crop found automatically is drawn dim until you change it or press a to accept it.",
     "When every required tag of a file is set, the cursor moves to the next file that needs work. "
     "Pressing a tag's key again clears it.",
+    "Tags the file's header answers (Laterality R: side right) are shown pre-selected, "
+    "'from header'; enter accepts them, and so does tagging anything else on that file. "
+    "'header says …' marks a tag that disagrees with the header.",
 )
 
 

@@ -29,7 +29,7 @@ from ustui.core.inputs import InputFile, discover
 from ustui.core.pixel_text import TextScan
 from ustui.core.profiles import DevicePreset, Profile, get_profile, save_device_preset
 from ustui.core.text_reader import MISSING_NOTICE
-from ustui.tui import loading
+from ustui.tui import loading, tag_prefill
 from ustui.tui.commands import FileCommands
 from ustui.tui.editing import Handle, cycle, new_mask, nudge
 from ustui.tui.messages import (
@@ -40,7 +40,7 @@ from ustui.tui.messages import (
     HeadersRead,
     TextRead,
 )
-from ustui.tui.model import Entry, Status, Workspace, effective_crop, missing_tags
+from ustui.tui.model import Entry, Status, Workspace, effective_crop
 from ustui.tui.screens.export import ExportScreen
 from ustui.tui.text_review import TextBox, describe, text_boxes, toggled
 from ustui.tui.widgets.file_list import MARK_STYLES, FileList
@@ -111,6 +111,7 @@ class ReviewScreen(Screen[None]):
         Binding("x", "toggle_exclude", "exclude", id="file.exclude"),
         Binding("i", "toggle_inspector", "inspector", show=False, id="view.inspector"),
         Binding("e", "open_export", "export", id="export.open"),
+        Binding("enter", "accept_header_tags", "accept header tags", id="tag.accept_header"),
     ]
 
     def __init__(self, workspace: Workspace, protocol: str) -> None:
@@ -475,19 +476,43 @@ class ReviewScreen(Screen[None]):
         decision.excluded = not decision.excluded
         self._decided()
 
+    def action_accept_header_tags(self) -> None:
+        """Take the header's pre-selected tags and confirm disagreements with it."""
+        if self.index < 0:
+            return
+        entry = self.workspace.entries[self.index]
+        was_needing = self.workspace.status(self.index)[0] is Status.NEEDS_TAGS
+        taken = tag_prefill.accept(self.workspace.decision(self.index), entry.header_tags)
+        self.notify(
+            "from the header: " + ", ".join(f"{k} {v}" for k, v in taken.items())
+            if taken
+            else "tags confirmed against the header",
+            timeout=3,
+        )
+        self._tags_changed(was_needing)
+
     def action_tag(self, name: str, value: str) -> None:
         if self.index < 0:
             return
         ws = self.workspace
         decision = ws.decision(self.index)
-        was_missing = bool(missing_tags(decision, ws.profile))
-        if decision.tags.get(name) == value:
+        was_needing = ws.status(self.index)[0] is Status.NEEDS_TAGS
+        again = decision.tags.get(name) == value
+        # The header's pre-selected answers were on screen while this file was tagged.
+        decision.tags.update(tag_prefill.pending(decision, ws.entries[self.index].header_tags))
+        if again:
             del decision.tags[name]  # the same key again clears the tag
         else:
             decision.tags[name] = value
+        decision.header_reviewed = False  # a changed tag is confirmed against the header anew
+        self._tags_changed(was_needing)
+
+    def _tags_changed(self, was_needing: bool) -> None:
+        """Save, and move on to the next file needing work once this one became ready."""
+        ws = self.workspace
         self._decided()
         status, reason = ws.status(self.index)
-        if not (was_missing and not missing_tags(decision, ws.profile)):
+        if not was_needing or status is Status.NEEDS_TAGS:
             return
         if status is Status.READY:
             following = ws.next_needing_work(self.index)
@@ -608,7 +633,9 @@ class ReviewScreen(Screen[None]):
 
     def _show_state(self) -> None:
         self.query_one("#tags", TagPanel).show_tags(
-            self.workspace.profile, self.workspace.peek(self.index)
+            self.workspace.profile,
+            self.workspace.peek(self.index),
+            self.workspace.entries[self.index].header_tags,
         )
         self._show_boxes()
 

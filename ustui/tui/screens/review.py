@@ -111,7 +111,9 @@ class ReviewScreen(Screen[None]):
         Binding("x", "toggle_exclude", "exclude", id="file.exclude"),
         Binding("i", "toggle_inspector", "inspector", show=False, id="view.inspector"),
         Binding("e", "open_export", "export", id="export.open"),
-        Binding("enter", "accept_header_tags", "accept header tags", id="tag.accept_header"),
+        Binding(
+            "enter", "accept_header_tags", "accept header tags", show=False, id="tag.accept_header"
+        ),
     ]
 
     def __init__(self, workspace: Workspace, protocol: str) -> None:

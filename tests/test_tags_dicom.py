@@ -297,7 +297,8 @@ def _check(tmp_path: Path, tag: str) -> list[str]:
             "'us' (for a) is not a valid",
         ),
         (
-            'dicom = "ImageLaterality"\ncodes.a = { code = "7771000", scheme = "SCT", meaning = "Left" }',
+            'dicom = "ImageLaterality"\n'
+            'codes.a = { code = "7771000", scheme = "SCT", meaning = "Left" }',
             "codes need a code sequence attribute, but ImageLaterality has VR CS",
         ),
         (

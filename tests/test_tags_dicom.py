@@ -345,6 +345,14 @@ def test_the_shipped_profiles_check_clean_and_cite_their_codes() -> None:
     assert "CID 12110" in shipped.read_text()
 
 
+def test_profiles_show_says_where_each_tag_is_written(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["profiles", "show", "dvt"]) == 0
+    shown = capsys.readouterr().out
+    assert "written to AnatomicRegionSequence: CFV SCT 397363009," in shown
+    assert "FV-distal SCT 397364003 (Distal)" in shown
+    assert "written to ImageLaterality: left 'L', right 'R'" in shown
+
+
 # --- dciodvfy -------------------------------------------------------------------------
 
 

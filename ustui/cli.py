@@ -381,8 +381,12 @@ def _show_profile(profile: Any) -> None:
         f"  export: {profile.export.template}; lossy input: {profile.export.lossy}; "
         f"lossless input: {profile.export.lossless}"
     )
+    from ustui.core.tag_dicom import describe_mapping
+
     for tag in profile.tags:
         keys = ", ".join(f"{value} [{key}]" for value, key in tag.values.items())
         print(f"  tag {tag.name}{' (required)' if tag.required else ''}: {keys}")
+        if tag.dicom:
+            print(f"    written to {describe_mapping(tag)}")
     for device in profile.devices:
         print(f"  device {device.name}: crop {device.crop.as_list()}, {len(device.masks)} mask(s)")

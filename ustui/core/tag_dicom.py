@@ -48,6 +48,18 @@ def write_tags(out: Dataset, profile: Profile, tags: dict[str, str]) -> list[str
     return notes
 
 
+def describe_mapping(field: TagField) -> str:
+    """One line for ``ustui profiles show``: the attribute and each value as written."""
+    if field.codes:
+        spelled = [
+            f"{v} {c.scheme} {c.value}" + (f" ({c.modifier.meaning})" if c.modifier else "")
+            for v, c in field.codes.items()
+        ]
+    else:
+        spelled = [f"{v} {field.dicom_value(v)!r}" for v in field.values]
+    return f"{field.dicom}: {', '.join(spelled)}"
+
+
 def attribute_answer(header: Dataset, field: TagField, keyword: str) -> str | None:
     """The tag value that ``keyword`` in ``header`` stands for, or None if it says none
     of the field's values (absent, empty, free text, an unknown or ambiguous code)."""

@@ -19,6 +19,7 @@ from conftest import real_files
 from pydicom import Dataset, dcmread
 from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
+from test_tui import settle
 
 from ustui.cli import main
 from ustui.core.export import ExportRequest, ExportResult, run_export
@@ -29,7 +30,6 @@ from ustui.core.synthetic import Study, sector_frame, us_dataset
 from ustui.core.tag_header import read_header_tags
 from ustui.tui.app import make_app
 from ustui.tui.model import Status
-from ustui.tui.screens.review import ReviewScreen
 from ustui.tui.widgets.tag_panel import tag_text
 
 ALL_TAGS = {"site": "FV-distal", "side": "left", "purpose": "non-diagnostic"}
@@ -261,16 +261,6 @@ def test_in_the_ui_a_prefilled_field_needs_no_key(tmp_path: Path, monkeypatch: A
             assert ws.decision(1).header_reviewed
 
     asyncio.run(run())
-
-
-async def settle(pilot: Any) -> ReviewScreen:
-    for _ in range(500):
-        await pilot.pause(0.02)
-        screen = pilot.app.screen
-        if isinstance(screen, ReviewScreen) and not screen.busy:
-            await pilot.pause()
-            return screen
-    raise AssertionError("the review screen did not settle")
 
 
 # --- profiles check -------------------------------------------------------------------

@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="export files even when required tags are missing",
     )
+    export.add_argument(
+        "--accept-header-tags",
+        action="store_true",
+        help="tag untagged fields with what the header says (Laterality R -> side right)",
+    )
     export.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     verify = sub.add_parser("verify", help="search an export for the originals' identifiers")
@@ -290,6 +295,7 @@ def _export(args: argparse.Namespace) -> int:
         subject=args.subject,
         require_tags=not args.no_require_tags,
         workers=args.workers,
+        accept_header_tags=args.accept_header_tags,
     )
     try:
         with _stop_on_signals():
@@ -467,8 +473,12 @@ def _show_profile(profile: Any) -> None:
         f"  export: {profile.export.template}; lossy input: {profile.export.lossy}; "
         f"lossless input: {profile.export.lossless}"
     )
+    from ustui.core.tag_dicom import describe_mapping
+
     for tag in profile.tags:
         keys = ", ".join(f"{value} [{key}]" for value, key in tag.values.items())
         print(f"  tag {tag.name}{' (required)' if tag.required else ''}: {keys}")
+        if tag.dicom:
+            print(f"    written to {describe_mapping(tag)}")
     for device in profile.devices:
         print(f"  device {device.name}: crop {device.crop.as_list()}, {len(device.masks)} mask(s)")

@@ -47,6 +47,8 @@ from ustui.core.reading import read_header
 from ustui.core.regions import rewrite_regions
 from ustui.core.session import FileDecision
 from ustui.core.subjects import IDENTITY_KEYWORDS, assign_subjects
+from ustui.core.tag_dicom import write_tags
+from ustui.core.tag_header import ResolvedTags, read_header_tags, resolve_tags
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ class ExportRequest:
     """One subject pseudonym for every file, instead of one per source patient."""
     require_tags: bool = True
     workers: int = 1
+    accept_header_tags: bool = False
+    """Use the header's answers for untagged fields (as profile ``header_tags = "accept"``)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ class _Job:
     subject: str | None
     require_tags: bool
     parts: Path
+    accept_header_tags: bool
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,8 @@ def run_export(
                 subject=subjects[i],
                 require_tags=request.require_tags,
                 parts=parts,
+                accept_header_tags=request.accept_header_tags
+                or request.profile.export.header_tags == "accept",
             )
             for i, source in enumerate(request.inputs)
         ]
@@ -327,15 +334,24 @@ def _process(job: _Job) -> Outcome:
     """One input file into one de-identified part file, or the reason it is skipped."""
     label = job.source.label
     decision = job.decision
-    tags = dict(decision.tags) if decision else {}
-    missing = [t for t in job.profile.required_tags if not tags.get(t)]
     try:
         header = read_header(job.source)
         claim = str(header.get("SOPInstanceUID", "")) or None
         if decision and decision.excluded:
             return Skipped(label, "excluded by the user", claim)
+        tags = resolve_tags(
+            dict(decision.tags) if decision else {},
+            read_header_tags(header, job.profile),
+            job.profile,
+            accept_header=job.accept_header_tags,
+        )
+        missing = [t for t in job.profile.required_tags if not tags.values.get(t)]
         if job.require_tags and missing:
             return Skipped(label, f"missing required tags: {', '.join(missing)}", claim)
+        blocked = job.profile.export.tag_conflicts == "block" and tags.conflicts
+        if blocked and not (decision and decision.header_reviewed):
+            reason = tags.conflicts[0].describe()
+            return Skipped(label, f"{reason}: review it in the terminal UI (enter confirms)", claim)
         with FrameReader(job.source, header) as reader:
             choice = choose_crop(header, job.profile, decision, reader=reader)
             text = _decide_text(job, header, reader, choice)
@@ -375,7 +391,7 @@ def _write_part(
     header: Dataset,
     reader: FrameReader,
     choice: CropChoice,
-    tags: dict[str, str],
+    tags: ResolvedTags,
     text: TextDecision,
 ) -> _Done:
     profile = job.profile
@@ -397,9 +413,7 @@ def _write_part(
         pixels_cleaned=choice.reviewed if text.clean is None else text.clean,
     )
     rewrite_regions(out, plan.crop, plan.content)
-    for field_ in profile.tags:
-        if field_.dicom and tags.get(field_.name):
-            setattr(out, field_.dicom, field_.dicom_value(tags[field_.name]))
+    changed = write_tags(out, profile, tags.values)
     part = job.parts / f"{job.position:06d}.dcm"
     try:
         with part.open("w+b") as stream:
@@ -425,7 +439,7 @@ def _write_part(
         crop_source=choice.source,
         masks=[m.as_list() for m in plan.masks],
         fan=fan.as_dict() if fan else None,
-        tags={t.name: tags[t.name] for t in profile.tags if tags.get(t.name)},
+        tags=tags.values,
         transfer_syntax_in=plan.transfer_syntax_in,
         transfer_syntax_out=plan.transfer_syntax_out,
         lossy=plan.lossy,
@@ -448,6 +462,13 @@ def _write_part(
         frame_time_ms=ml_meta.frame_time_ms(out) if reader.number_of_frames > 1 else None,
         cine_rate=ml_meta.cine_rate(out),
         device=ml_meta.device(out),
+        tag_codes={
+            t.name: t.codes[tags.values[t.name]].as_manifest()
+            for t in profile.tags
+            if tags.values.get(t.name) in t.codes
+        },
+        tag_sources=tags.sources,
+        tag_notes=[c.describe() for c in tags.conflicts] + changed,
     )
     return _Done(
         position=job.position,

@@ -76,6 +76,12 @@ class ManifestRow:
     profile keeps temporal information, as the shifted dates do)."""
     device: dict[str, Any] = field(default_factory=dict)
     """Manufacturer, model and transducer type, where the de-identified header keeps them."""
+    tag_codes: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Coded tags as written to DICOM: field -> code, scheme, meaning (and modifier_*)."""
+    tag_sources: dict[str, str] = field(default_factory=dict)
+    """Field -> "user" or "header" (the value the original header gave)."""
+    tag_notes: list[str] = field(default_factory=list)
+    """Where a tag disagreed with the original header, and what was changed to agree."""
 
 
 def to_json(rows: Sequence[ManifestRow], *, profile: str, tag_names: Sequence[str]) -> bytes:
@@ -99,6 +105,7 @@ def to_csv(rows: Sequence[ManifestRow], *, tag_names: Sequence[str]) -> bytes:
         "still", "photometric", "bits_allocated", "bits_stored", "spacing_x_mm", "spacing_y_mm",
         "frame_time_ms", "cine_rate", "time_offset_s", "device_manufacturer", "device_model",
         "device_transducer_type", "regions",
+        "pixel_text", "text_masks", "text_kept", "tag_codes", "tag_sources", "tag_notes",
     ]  # fmt: skip
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -116,6 +123,7 @@ def to_csv(rows: Sequence[ManifestRow], *, tag_names: Sequence[str]) -> bytes:
             *(r.spacing_mm or ("", "")), _blank(r.frame_time_ms), _blank(r.cine_rate),
             _blank(r.time_offset_s), r.device.get("manufacturer", ""), r.device.get("model", ""),
             r.device.get("transducer_type", ""), json.dumps(r.regions),
+            json.dumps(r.tag_codes), json.dumps(r.tag_sources), json.dumps(r.tag_notes),
         ])  # fmt: skip
     return out.getvalue().encode()
 

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 from ustui.core.atomic import write_atomic
 from ustui.core.boxes import Box
 from ustui.core.errors import ProfileError
 from ustui.core.paths import config_dir
+from ustui.core.tag_mapping import Code, check_mapping, parse_code
 
 DEFAULT_PROFILE = "generic-us"
 DEFAULT_TEMPLATE = "{subject}/{study}/{series}/{index:04d}_{tags}.dcm"
@@ -55,6 +55,12 @@ PIXEL_TEXT_POLICIES = ("mask-identifying", "mask-all", "flag", "off")
 #: inside the crop (up to 15 pixels of the crop are then left out).
 CROP_SNAP_POLICIES = ("margin", "inward")
 FRAME_KINDS = ("any", "single", "multi")
+#: Tags the header already answers: "confirm" shows them pre-selected until the user
+#: accepts them, "accept" uses them wherever the user set none (see ustui.core.tag_header).
+HEADER_TAG_POLICIES = ("confirm", "accept")
+#: A tag disagreeing with the header: "tag-wins" exports the tag and notes it, "block"
+#: skips the file until the user has reviewed it in the terminal UI.
+TAG_CONFLICT_POLICIES = ("tag-wins", "block")
 TEMPLATE_FIELDS = {"subject", "study", "series", "index", "tags"}
 # Keys the TUI reserves for its own actions; tag hotkeys may not take them.
 RESERVED_KEYS = set("jkamvsxieqf?[] .JKtT")
@@ -100,6 +106,10 @@ class ExportSettings:
     or inside the crop."""
     fan_mask: bool = False
     """Black out what lies outside the detected ultrasound sector, inside the crop."""
+    header_tags: str = "confirm"
+    """Tags the header answers: confirm (pre-selected in the TUI) or accept."""
+    tag_conflicts: str = "tag-wins"
+    """A tag that disagrees with the header: tag-wins (noted) or block (until reviewed)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,8 @@ class TagField:
     """DICOM keyword the value is written to, if any."""
     dicom_values: dict[str, str] = field(default_factory=dict)
     """How each value is spelled in the DICOM attribute (default: the value itself)."""
+    codes: dict[str, Code] = field(default_factory=dict)
+    """Value -> coded concept, when ``dicom`` is a code sequence (AnatomicRegionSequence)."""
 
     def dicom_value(self, value: str) -> str:
         return self.dicom_values.get(value, value)
@@ -292,6 +304,8 @@ def _parse_profile(name: str, table: dict[str, Any], source: Path) -> Profile:
             pixel_text=export.get("pixel_text", "mask-identifying"),
             crop_snap=export.get("crop_snap", "margin"),
             fan_mask=bool(export.get("fan_mask", False)),
+            header_tags=export.get("header_tags", "confirm"),
+            tag_conflicts=export.get("tag_conflicts", "tag-wins"),
         ),
         tags=tuple(
             TagField(
@@ -300,6 +314,7 @@ def _parse_profile(name: str, table: dict[str, Any], source: Path) -> Profile:
                 required=bool(t.get("required", False)),
                 dicom=t.get("dicom"),
                 dicom_values=dict(t.get("dicom_values", {})),
+                codes={v: parse_code(c) for v, c in t.get("codes", {}).items()},
             )
             for t in table.get("tags", ())
         ),
@@ -355,8 +370,10 @@ _EXPORT_KEYS = {
     "pixel_text",
     "crop_snap",
     "fan_mask",
+    "header_tags",
+    "tag_conflicts",
 }
-_TAG_KEYS = {"name", "values", "required", "dicom", "dicom_values"}
+_TAG_KEYS = {"name", "values", "required", "dicom", "dicom_values", "codes"}
 _DEVICE_KEYS = {
     "name",
     "crop",
@@ -434,6 +451,10 @@ def _check_export(export: dict[str, Any]) -> list[str]:
         problems.append(f"export: lossless must be one of {', '.join(LOSSLESS_POLICIES)}")
     if export.get("pixel_text", "mask-identifying") not in PIXEL_TEXT_POLICIES:
         problems.append(f"export: pixel_text must be one of {', '.join(PIXEL_TEXT_POLICIES)}")
+    if export.get("header_tags", "confirm") not in HEADER_TAG_POLICIES:
+        problems.append(f"export: header_tags must be one of {', '.join(HEADER_TAG_POLICIES)}")
+    if export.get("tag_conflicts", "tag-wins") not in TAG_CONFLICT_POLICIES:
+        problems.append(f"export: tag_conflicts must be one of {', '.join(TAG_CONFLICT_POLICIES)}")
     quality = export.get("jpeg_quality", 95)
     if not isinstance(quality, int) or not 1 <= quality <= 100:
         problems.append(f"export: jpeg_quality must be an integer 1-100, got {quality!r}")
@@ -478,16 +499,7 @@ def _check_tags(tags: Any) -> list[str]:
                 )
             else:
                 seen_keys[key] = f"{name}={value}"
-        dicom = tag.get("dicom")
-        if dicom is not None:
-            tag_number = tag_for_keyword(dicom)
-            if tag_number is None:
-                problems.append(f"tag {name}: unknown DICOM attribute {dicom!r}")
-            elif dictionary_VR(tag_number) not in {"CS", "LO", "SH", "LT", "ST", "UT"}:
-                problems.append(f"tag {name}: DICOM attribute {dicom} does not hold text")
-        for value in tag.get("dicom_values", {}):
-            if value not in values:
-                problems.append(f"tag {name}: dicom_values names unknown value {value!r}")
+        problems += check_mapping(name, tag, values)
     return problems
 
 

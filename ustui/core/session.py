@@ -46,6 +46,9 @@ class FileDecision:
     pressing ``a``, or when adding a mask pinned it); None once the user set it."""
     fan_mask: bool | None = None
     """Black out what lies outside the detected sector; None follows the profile."""
+    header_reviewed: bool = False
+    """The user confirmed the tags where they disagree with the file's header (the
+    profile's ``tag_conflicts = "block"`` exports such a file only then)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +61,7 @@ class FileDecision:
             "text_masks": (
                 None if self.text_masks is None else [m.as_list() for m in self.text_masks]
             ),
+            "header_reviewed": self.header_reviewed,
         }
 
     @classmethod
@@ -72,6 +76,7 @@ class FileDecision:
             text_masks=None if text is None else [Box.from_list(m) for m in text],
             crop_source=_source(data.get("crop_source")),
             fan_mask=data["fan_mask"] if isinstance(data.get("fan_mask"), bool) else None,
+            header_reviewed=bool(data.get("header_reviewed", False)),
         )
 
 

@@ -22,6 +22,7 @@ from ustui.core.inputs import InputFile
 from ustui.core.pixels import WrittenGrid, written_grid
 from ustui.core.profiles import Profile
 from ustui.core.reading import read_header, transfer_syntax_name
+from ustui.core.tag_header import read_header_tags
 from ustui.tui.messages import FileFailed, FileOpened, FrameDecoded, HeaderResult, TextRead
 from ustui.tui.model import FileInfo
 
@@ -65,6 +66,7 @@ def file_info(
         auto=choose_crop(header, profile, None, reader=reader),
         instance_uid=str(header.get("SOPInstanceUID", "")),
         grid=_grid(header, profile, reader) if reader is not None else None,
+        header_tags=read_header_tags(header, profile),
     )
 
 

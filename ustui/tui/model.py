@@ -18,6 +18,8 @@ from ustui.core.pixels import WrittenGrid
 from ustui.core.printable import printable
 from ustui.core.profiles import Profile
 from ustui.core.session import FileDecision, Session
+from ustui.core.tag_header import HeaderTags
+from ustui.tui import tag_prefill
 
 
 class Status(Enum):
@@ -61,6 +63,8 @@ class FileInfo:
     """Where the export's crop and masks land (known once the file has been opened)."""
     sector: Sector | None = None
     """The ultrasound sector, for the fan mask (known once the file has been opened)."""
+    header_tags: HeaderTags = field(default_factory=HeaderTags)
+    """What the header says about the profile's tags (pre-filled, checked against them)."""
 
 
 @dataclass
@@ -82,6 +86,10 @@ class Entry:
         """The file's name, safe to show (control characters escaped)."""
         return printable(os.path.basename(self.file.label))
 
+    @property
+    def header_tags(self) -> HeaderTags:
+        return self.info.header_tags if self.info else HeaderTags()
+
 
 def effective_crop(entry: Entry, decision: FileDecision) -> CropChoice | None:
     """The crop and masks the export will apply, as ``choose_crop`` composes them."""
@@ -93,8 +101,10 @@ def effective_crop(entry: Entry, decision: FileDecision) -> CropChoice | None:
     return CropChoice(auto.box, tuple(decision.masks) or auto.masks, auto.source)
 
 
-def missing_tags(decision: FileDecision, profile: Profile) -> list[str]:
-    return [name for name in profile.required_tags if not decision.tags.get(name)]
+def missing_tags(
+    decision: FileDecision, profile: Profile, header: HeaderTags | None = None
+) -> list[str]:
+    return tag_prefill.missing(decision, header or HeaderTags(), profile)
 
 
 def status(
@@ -108,9 +118,12 @@ def status(
         return Status.UNSUPPORTED, printable(f"duplicate of {duplicate_of}")
     if decision.excluded:
         return Status.EXCLUDED, "excluded"
-    missing = missing_tags(decision, profile)
+    missing = missing_tags(decision, profile, entry.header_tags)
     if missing:
         return Status.NEEDS_TAGS, "needs " + ", ".join(missing)
+    blocked = tag_prefill.blocking(decision, entry.header_tags, profile)
+    if blocked:
+        return Status.NEEDS_TAGS, f"{blocked[0].describe()}: enter confirms"
     if entry.info is None:
         return Status.READING, "reading header"
     if decision.crop is None and entry.info.auto.source == "full":

@@ -28,6 +28,7 @@ from ustui.core.errors import UstuiError
 from ustui.core.export import ExportRequest, ExportResult, run_export
 from ustui.core.printable import printable
 from ustui.core.verify import VerifyReport, verify_export
+from ustui.tui import tag_prefill
 from ustui.tui.eta import Eta
 from ustui.tui.messages import ExportFinished, ExportProgressed
 from ustui.tui.model import Workspace, missing_tags
@@ -57,7 +58,8 @@ def plan_export(workspace: Workspace) -> Plan:
     skipped: list[tuple[str, str]] = [(p, "could not be searched") for p in workspace.problems]
     for index, entry in enumerate(workspace.entries):
         decision = workspace.peek(index)
-        missing = missing_tags(decision, workspace.profile)
+        missing = missing_tags(decision, workspace.profile, entry.header_tags)
+        blocked = tag_prefill.blocking(decision, entry.header_tags, workspace.profile)
         copy_of = workspace.duplicate_of(index)
         if entry.problem and not decision.excluded:
             skipped.append((entry.file.label, entry.problem))
@@ -67,6 +69,8 @@ def plan_export(workspace: Workspace) -> Plan:
             skipped.append((entry.file.label, "excluded by the user"))
         elif missing:
             skipped.append((entry.file.label, f"missing required tags: {', '.join(missing)}"))
+        elif blocked:
+            skipped.append((entry.file.label, blocked[0].describe()))
         else:
             exported.append(entry.file.label)
     return Plan(exported, skipped)

@@ -46,6 +46,9 @@ NOTES = (
     "(escape unpicks).",
     "i shows the header; there d puts beside each value what the export writes and why "
     "(the PS3.15 table row and the profile option); long values wrap; escape closes.",
+    "Tags the file's header answers (Laterality R: side right) are shown pre-selected, "
+    "'from header'; enter accepts them, and so does tagging anything else on that file. "
+    "'header says …' marks a tag that disagrees with the header.",
 )
 
 

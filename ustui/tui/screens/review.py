@@ -29,7 +29,7 @@ from ustui.core.pixel_text import TextScan
 from ustui.core.printable import printable
 from ustui.core.profiles import DevicePreset, Profile, get_profile, save_device_preset, user_file
 from ustui.core.text_reader import MISSING_NOTICE
-from ustui.tui import layout, loading, presets, tagging
+from ustui.tui import layout, loading, presets, tag_prefill, tagging
 from ustui.tui.commands import FileCommands
 from ustui.tui.editing import Handle, cycle, new_mask, nudge
 from ustui.tui.inspecting import header_fates
@@ -117,6 +117,13 @@ class ReviewScreen(Screen[None]):
         ),
         Binding("T", "toggle_text", "mask / unmask that text", show=False, id="text.toggle"),
         Binding("f", "toggle_fan_mask", "fan mask", show=False, id="mask.fan"),
+        Binding(
+            "enter",
+            "accept_header_tags",
+            "accept the header's tags",
+            show=False,
+            id="tag.accept_header",
+        ),
         Binding("up", "nudge(0, -1)", "move up", show=False, id="crop.up"),
         Binding("down", "nudge(0, 1)", "move down", show=False, id="crop.down"),
         Binding("left", "nudge(-1, 0)", "move left", show=False, id="crop.left"),
@@ -561,14 +568,39 @@ class ReviewScreen(Screen[None]):
         decision.excluded = not decision.excluded
         self._decided()
 
+    def action_accept_header_tags(self) -> None:
+        """Take the header's pre-selected tags and confirm disagreements with it."""
+        if self.index < 0:
+            return
+        entry = self.workspace.entries[self.index]
+        was_missing = bool(self._missing(self.index))
+        taken = tag_prefill.accept(self.workspace.decision(self.index), entry.header_tags)
+        self.notify(
+            "from the header: " + ", ".join(f"{k} {v}" for k, v in taken.items())
+            if taken
+            else "tags confirmed against the header",
+            timeout=3,
+        )
+        self._tagged([self.index], was_missing, always_advance=True)
+
     def action_tag(self, name: str, value: str) -> None:
         if self.index < 0:
             return
         ws = self.workspace
         indices = self.picked.with_current(self.index)
-        was_missing = bool(missing_tags(ws.peek(self.index), ws.profile))
+        was_missing = bool(self._missing(self.index))
+        for index in indices:
+            # The header's pre-selected answers were on screen while this file was tagged.
+            decision = ws.decision(index)
+            pending = tag_prefill.pending(decision, ws.entries[index].header_tags)
+            decision.tags.update({k: v for k, v in pending.items() if k != name})
+            decision.header_reviewed = False  # confirmed against the header anew
         tagging.apply_tag(ws, indices, name, value)
         self._tagged(indices, was_missing)
+
+    def _missing(self, index: int) -> list[str]:
+        ws = self.workspace
+        return missing_tags(ws.peek(index), ws.profile, ws.entries[index].header_tags)
 
     def action_repeat_tags(self) -> None:
         """Give this file (and the picked ones) the tags of the previous tagged file."""
@@ -579,7 +611,7 @@ class ReviewScreen(Screen[None]):
         if source is None:
             self.notify("no earlier file has tags yet")
             return
-        was_missing = bool(missing_tags(ws.peek(self.index), ws.profile))
+        was_missing = bool(self._missing(self.index))
         indices = [i for i in self.picked.with_current(self.index) if i != source]
         for index in indices:
             tagging.copy_tags(ws, source, index)
@@ -597,7 +629,7 @@ class ReviewScreen(Screen[None]):
             files.update_entry(index, ws.entries[index], *ws.refresh(index))
         self._file_changed()
         status, reason = ws.status(self.index)
-        if missing_tags(ws.peek(self.index), ws.profile) or not (was_missing or always_advance):
+        if self._missing(self.index) or not (was_missing or always_advance):
             return
         if self.picked:  # the picked files are tagged: the next file starts a new pick
             self.picked.clear()
@@ -736,7 +768,9 @@ class ReviewScreen(Screen[None]):
 
     def _show_state(self) -> None:
         self.query_one("#tags", TagPanel).show_tags(
-            self.workspace.profile, self.workspace.peek(self.index)
+            self.workspace.profile,
+            self.workspace.peek(self.index),
+            self.workspace.entries[self.index].header_tags,
         )
         self._show_boxes()
 

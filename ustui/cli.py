@@ -206,7 +206,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from ustui.core import text_reader
+    from ustui.core import jit_cache, text_reader
     from ustui.core.errors import UstuiError
     from ustui.core.export import ExportRequest, run_export
     from ustui.core.inputs import discover
@@ -224,6 +224,8 @@ def _export(args: argparse.Namespace) -> int:
         print(f"ustui: {session.notice}", file=sys.stderr)
     if profile.export.pixel_text != "off" and not text_reader.available():
         print(f"ustui: {text_reader.MISSING_NOTICE}", file=sys.stderr)
+    if not jit_cache.numba_installed():
+        print(f"ustui: {jit_cache.MISSING_NOTICE}", file=sys.stderr)
     request = ExportRequest(
         inputs=found.files,
         profile=profile,

@@ -69,6 +69,18 @@ def _parser() -> argparse.ArgumentParser:
         help="export files even when required tags are missing",
     )
     export.add_argument("--json", action="store_true", help="print the summary as JSON")
+    export.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the files on this Dask scheduler's workers (tcp://host:8786); inputs and "
+        "the output folder must be on a file system they share",
+    )
+    export.add_argument(
+        "--shard-size",
+        metavar="SIZE",
+        help="write OUT-0001.zip, OUT-0002.zip, ... of about SIZE each (e.g. 2GB), no "
+        "subject split between them, and a combined OUT-manifest.json/.csv",
+    )
 
     verify = sub.add_parser("verify", help="search an export for the originals' identifiers")
     verify.add_argument("export", type=Path, metavar="OUT.zip")
@@ -206,7 +218,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from ustui.core import jit_cache, text_reader
+    from ustui.core import jit_cache, shards, text_reader
     from ustui.core.errors import UstuiError
     from ustui.core.export import ExportRequest, run_export
     from ustui.core.inputs import discover
@@ -217,6 +229,10 @@ def _export(args: argparse.Namespace) -> int:
         _parser().error("--workers must be at least 1")
     if args.out.suffix.lower() != ".zip":
         _parser().error("--out must name a .zip file")
+    try:
+        shard_size = shards.parse_size(args.shard_size) if args.shard_size else None
+    except ValueError as exc:
+        _parser().error(f"--shard-size: {exc}")
     profile = get_profile(args.profile)
     found = discover(args.paths)
     session = Session.load(args.paths)
@@ -234,6 +250,8 @@ def _export(args: argparse.Namespace) -> int:
         subject=args.subject,
         require_tags=not args.no_require_tags,
         workers=args.workers,
+        scheduler=args.scheduler,
+        shard_size=shard_size,
     )
     try:
         with _stop_on_signals():
@@ -261,6 +279,7 @@ def _export(args: argparse.Namespace) -> int:
             ],
             "skipped": [{"input": label, "reason": reason} for label, reason in skipped],
             "crosswalk": str(result.crosswalk) if result.crosswalk else None,
+            "shards": [str(p) for p in result.shards],
         }
         print(json.dumps(summary, indent=1))
     else:
@@ -286,7 +305,12 @@ def _print_export_table(
         print(f"Skipped {len(skipped)} file(s):")
         for label, reason in skipped:
             print(f"  {label}: {reason}")
-    if result.out:
+    if result.shards:
+        print(
+            f"Wrote {len(result.shards)} shard(s), {result.shards[0].name} to "
+            f"{result.shards[-1].name}, and their manifest {result.out}"
+        )
+    elif result.out:
         print(f"Wrote {out}")
     if result.crosswalk:
         print(f"Crosswalk (keep it safe): {result.crosswalk}")

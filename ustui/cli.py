@@ -230,7 +230,7 @@ def _export(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() != ".zip":
         _parser().error("--out must name a .zip file")
     try:
-        shard_size = shards.parse_size(args.shard_size) if args.shard_size else None
+        shard_size = None if args.shard_size is None else shards.parse_size(args.shard_size)
     except ValueError as exc:
         _parser().error(f"--shard-size: {exc}")
     profile = get_profile(args.profile)

@@ -236,9 +236,12 @@ def _stage(out: Path, named: list[_Done], request: ExportRequest) -> list[tuple[
         combined = shards.stage_combined_manifest(
             out, written, profile=profile.name, tag_names=[t.name for t in profile.tags]
         )
-    except BaseException:
+    except BaseException as exc:
         for tmp, _, _ in written:
             tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            reason = f"cannot write the export: {_os_reason(exc)}; nothing was written"
+            raise ExportFailed(reason, source=str(out)) from None
         raise
     return [(tmp, final) for tmp, final, _ in written] + combined
 

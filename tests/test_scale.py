@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -455,3 +456,48 @@ def test_the_missing_numba_notice_is_one_line(tmp_path: Path) -> None:
     notices = [line for line in run.stderr.splitlines() if "numba" in line]
     assert notices == [f"ustui: {jit_cache.MISSING_NOTICE}"]
     assert (tmp_path / "o.zip").exists()
+
+
+def test_ctrl_c_during_a_cluster_export_leaves_nothing_partial(
+    tmp_path: Path, cluster: Any
+) -> None:
+    write_exam(tmp_path / "exam", patients=6, per_patient=2)
+    out = tmp_path / "out" / "OUT.zip"
+    out.parent.mkdir()
+    command = [
+        sys.executable,
+        "-m",
+        "ustui",
+        "export",
+        str(tmp_path / "exam"),
+        "--out",
+        str(out),
+        "--no-require-tags",
+        "--scheduler",
+        cluster.scheduler_address,
+    ]
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    child = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any(out.parent.glob(".OUT.zip.parts-*/*.dcm")):  # the first part is done
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "the export did not start"
+            time.sleep(0.02)
+        os.kill(child.pid, signal.SIGINT)
+        stdout, stderr = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    assert child.returncode == 128 + signal.SIGINT, stderr
+    assert stderr.strip().splitlines() == ["ustui: interrupted"]
+    assert "Traceback" not in stdout + stderr
+    assert list(out.parent.iterdir()) == []

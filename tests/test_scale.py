@@ -5,8 +5,10 @@ The cluster is a LocalCluster of two worker processes on 127.0.0.1 (loopback onl
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -88,9 +90,6 @@ def write_exam(folder: Path, *, patients: int = 3, per_patient: int = 2) -> None
 
 def _export(*args: str) -> tuple[int, dict[str, Any]]:
     """Run ``ustui export ARGS --json``; exit code and summary."""
-    import contextlib
-    import io
-
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         code = main(["export", *args, "--no-require-tags", "--json"])

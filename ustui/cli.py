@@ -80,6 +80,18 @@ def _parser() -> argparse.ArgumentParser:
         help="tag untagged fields with what the header says (Laterality R -> side right)",
     )
     export.add_argument("--json", action="store_true", help="print the summary as JSON")
+    export.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the files on this Dask scheduler's workers (tcp://host:8786); inputs and "
+        "the output folder must be on a file system they share",
+    )
+    export.add_argument(
+        "--shard-size",
+        metavar="SIZE",
+        help="write OUT-0001.zip, OUT-0002.zip, ... of about SIZE each (e.g. 2GB), no "
+        "subject split between them, and a combined OUT-manifest.json/.csv",
+    )
 
     verify = sub.add_parser("verify", help="search an export for the originals' identifiers")
     verify.add_argument("export", type=Path, metavar="OUT.zip")
@@ -264,7 +276,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from ustui.core import text_reader
+    from ustui.core import jit_cache, shards, text_reader
     from ustui.core.destination import destination_problem
     from ustui.core.errors import UstuiError
     from ustui.core.export import ExportRequest, run_export
@@ -276,6 +288,10 @@ def _export(args: argparse.Namespace) -> int:
         _parser().error("--workers must be at least 1")
     if args.out.suffix.lower() != ".zip":
         _parser().error("--out must name a .zip file")
+    try:
+        shard_size = None if args.shard_size is None else shards.parse_size(args.shard_size)
+    except ValueError as exc:
+        _parser().error(f"--shard-size: {exc}")
     profile = get_profile(args.profile)
     found = discover(args.paths)
     problem = destination_problem(args.out, found.files, args.paths)
@@ -287,6 +303,8 @@ def _export(args: argparse.Namespace) -> int:
         _error(session.notice)
     if profile.export.pixel_text != "off" and not text_reader.available():
         _error(text_reader.MISSING_NOTICE)
+    if not jit_cache.numba_installed():
+        _error(jit_cache.MISSING_NOTICE)
     request = ExportRequest(
         inputs=found.files,
         profile=profile,
@@ -296,6 +314,8 @@ def _export(args: argparse.Namespace) -> int:
         require_tags=not args.no_require_tags,
         workers=args.workers,
         accept_header_tags=args.accept_header_tags,
+        scheduler=args.scheduler,
+        shard_size=shard_size,
     )
     try:
         with _stop_on_signals():
@@ -325,6 +345,7 @@ def _export(args: argparse.Namespace) -> int:
             "skipped": [{"input": label, "reason": reason} for label, reason in skipped],
             "ignored": [{"input": label, "reason": reason} for label, reason in ignored],
             "crosswalk": str(result.crosswalk) if result.crosswalk else None,
+            "shards": [str(p) for p in result.shards],
         }
         print(json.dumps(summary, indent=1))
     else:
@@ -364,7 +385,14 @@ def _print_export_table(
             print(printable(f"  {label}: {reason}"))
     if ignored:
         print(ignored_summary(ignored))
-    if result.out:
+    if result.shards:
+        print(
+            printable(
+                f"Wrote {len(result.shards)} shard(s), {result.shards[0].name} to "
+                f"{result.shards[-1].name}, and their manifest {result.out}"
+            )
+        )
+    elif result.out:
         print(printable(f"Wrote {out}"))
     if result.crosswalk:
         print(printable(f"Crosswalk (keep it safe): {result.crosswalk}"))

@@ -26,6 +26,7 @@ import numpy as np
 from pydicom import dcmread
 from pydicom.uid import UltrasoundMultiFrameImageStorage, generate_uid
 
+from ustui.core import jpeg_kernels
 from ustui.core.bench_files import many_files_memory
 from ustui.core.boxes import Box
 from ustui.core.export import ExportRequest, run_export
@@ -310,6 +311,8 @@ def run_bench(*, as_json: bool, quick: bool, files: int | None = None) -> int:
         return 0
     frames = 10 if quick else 50
     results: dict[str, object] = {"machine": {"cpus": os.cpu_count()}, "frames_per_file": frames}
+    # Which JPEG crop kernels every compressed-domain row below ran: numba's or Python's.
+    results["jpeg_kernels"] = "compiled" if jpeg_kernels.load().compiled else "python"
     with tempfile.TemporaryDirectory(prefix="ustui-bench-") as tmp:
         folder = Path(tmp)
         steps = [s for kind in KINDS for s in measure_steps(folder, kind, frames)]
@@ -354,6 +357,12 @@ def _print_table(steps: list[StepTimes], results: dict[str, object]) -> None:
             f"{s.kind:<12}{s.crop:<10}{s.read:>7.2f}{s.decode:>8.2f}{s.crop_mask:>7.2f}"
             f"{s.encode:>8.2f}{s.write:>7.2f}{s.zip:>7.2f}{s.export:>8.2f}  {mark:<9}  {s.path}"
         )
+    kernels = (
+        "compiled (numba)"
+        if results["jpeg_kernels"] == "compiled"
+        else "plain Python (numba missing or USTUI_JIT=0)"
+    )
+    print(f"JPEG crop kernels: {kernels}")
     exam = results["exam"]
     memory = results["memory"]
     text = results["text"]

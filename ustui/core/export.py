@@ -30,7 +30,8 @@ from pathlib import Path
 
 from pydicom import Dataset
 
-from ustui.core import manifest, ml_meta, naming
+from ustui.core import manifest, ml_meta, naming, shards
+from ustui.core.atomic import replacing
 from ustui.core.audit import record_export
 from ustui.core.burned_text import TextDecision, decide, kept_entries, scan_file
 from ustui.core.cropping import CropChoice, choose_crop, fan_sector
@@ -69,6 +70,10 @@ class ExportRequest:
     workers: int = 1
     accept_header_tags: bool = False
     """Use the header's answers for untagged fields (as profile ``header_tags = "accept"``)."""
+    scheduler: str | None = None
+    """A Dask scheduler's address: the per-file jobs run on its cluster (``dask_jobs``)."""
+    shard_size: int | None = None
+    """Bytes per ZIP: several ZIPs, no subject split between them (``shards``)."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,8 @@ class ExportResult:
     exported: list[ExportedFile] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     crosswalk: Path | None = None
+    shards: list[Path] = field(default_factory=list)
+    """With a shard size: the ZIPs written (``out`` is then their combined manifest)."""
 
 
 @dataclass(frozen=True)
@@ -182,14 +189,18 @@ def run_export(
             )
             for i, source in enumerate(request.inputs)
         ]
-        outcomes = _drop_copies(_run_jobs(jobs, request.workers, progress, cancelled), request)
+        outcomes = _drop_copies(
+            _run_jobs(jobs, request.workers, progress, cancelled, scheduler=request.scheduler),
+            request,
+        )
         done = [o for o in outcomes if isinstance(o, _Done)]
         skipped = [o for o in outcomes if isinstance(o, Skipped)]
         result = ExportResult(out=None, skipped=skipped)
         if not done:
             return result
         named = _name(_with_offsets(done), request.profile)
-        tmp = _write_zip(out, named, request.profile)
+        staged = _stage(out, named, request)
+        placed: list[Path] = []
         try:
             result.exported = [ExportedFile(d.source.label, d.row.path, d.row) for d in named]
             # The crosswalk and the audit line come first: a ZIP in place always has both.
@@ -197,21 +208,57 @@ def run_export(
                 result.crosswalk = write_crosswalk(
                     request.profile.export.crosswalk, out, [d.crosswalk for d in named]
                 )
-            record_export(request.profile, replace(result, out=tmp))
-            os.replace(tmp, out)
+            # The audit hashes the last staged file: the ZIP, or the combined manifest
+            # that holds every shard's sha256.
+            record_export(request.profile, replace(result, out=staged[-1][0]))
+            for tmp, final in staged:
+                os.replace(tmp, final)
+                placed.append(final)
         except OSError as exc:
+            for final in placed:  # all shards or none
+                final.unlink(missing_ok=True)
             where = f" {exc.filename}" if exc.filename else ""
             reason = f"cannot write{where}: {_os_reason(exc)}; nothing was exported"
             raise ExportFailed(reason, source=str(request.out)) from None
         finally:
-            tmp.unlink(missing_ok=True)
-        result.out = request.out
+            for tmp, _ in staged:
+                tmp.unlink(missing_ok=True)
+        result.out = staged[-1][1] if request.shard_size else request.out
+        result.shards = [f for _, f in staged if request.shard_size and f.suffix == out.suffix]
         return result
     except ExportFailed as exc:
         exc.source = exc.source or str(request.out)
         raise
     finally:
         shutil.rmtree(parts, ignore_errors=True)
+
+
+def _stage(out: Path, named: list[_Done], request: ExportRequest) -> list[tuple[Path, Path]]:
+    """Everything the export puts in place, written under temporary names beside ``out``:
+    (temporary, final) pairs. One ZIP, or with a shard size the shards and their combined
+    manifest."""
+    profile = request.profile
+    if not request.shard_size:
+        return [(_write_zip(out, named, profile), out)]
+    sizes = [d.part.stat().st_size for d in named]
+    groups = shards.plan([d.row.subject for d in named], sizes, request.shard_size)
+    written: list[tuple[Path, Path, list[manifest.ManifestRow]]] = []
+    try:
+        for number, group in enumerate(groups, 1):
+            final = shards.shard_path(out, number)
+            members = [named[i] for i in group]
+            written.append((_write_zip(final, members, profile), final, [d.row for d in members]))
+        combined = shards.stage_combined_manifest(
+            out, written, profile=profile.name, tag_names=[t.name for t in profile.tags]
+        )
+    except BaseException as exc:
+        for tmp, _, _ in written:
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            reason = f"cannot write the export: {_os_reason(exc)}; nothing was written"
+            raise ExportFailed(reason, source=str(out)) from None
+        raise
+    return [(tmp, final) for tmp, final, _ in written] + combined
 
 
 def _subjects(request: ExportRequest, key: bytes) -> list[str | None]:
@@ -274,6 +321,8 @@ def _run_jobs(
     workers: int,
     progress: Callable[[ExportProgress], None] | None,
     cancelled: Callable[[], bool] | None,
+    *,
+    scheduler: str | None = None,
 ) -> Iterator[Outcome]:
     total = len(jobs)
 
@@ -282,6 +331,15 @@ def _run_jobs(
             progress(ExportProgress(done, total, label))
 
     report(0, "")
+    if scheduler:
+        from ustui.core import dask_jobs
+
+        # Workers on other machines do not share this process's working directory.
+        remote = [replace(j, source=replace(j.source, path=j.source.path.absolute())) for j in jobs]
+        for n, outcome in enumerate(dask_jobs.run(_process, remote, scheduler, cancelled), 1):
+            report(n, outcome.source.label if isinstance(outcome, _Done) else outcome.label)
+            yield outcome
+        return
     if workers <= 1 or total <= 1:
         for n, job in enumerate(jobs, 1):
             if cancelled and cancelled():
@@ -416,7 +474,7 @@ def _write_part(
     changed = write_tags(out, profile, tags.values)
     part = job.parts / f"{job.position:06d}.dcm"
     try:
-        with part.open("w+b") as stream:
+        with replacing(part) as stream:
             stats = write_image(plan, reader, out, stream)
             stream.seek(0)
             sha256 = hashlib.file_digest(stream, "sha256").hexdigest()

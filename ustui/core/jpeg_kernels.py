@@ -3,13 +3,14 @@
 ``walk`` and ``write`` are written in the subset of Python that numba compiles
 (integers, indexing, loops, array slices), so each runs either compiled over numpy
 arrays or as plain Python over lists, which CPython indexes several times faster than
-arrays: one algorithm, two speeds. ``load()`` picks: compiled when numba (the optional
-``fast`` extra) is installed and works, unless the environment sets ``USTUI_JIT=0``.
+arrays: one algorithm, two speeds. ``load()`` picks: compiled when numba (a required
+dependency, kept optional at run time for platforms without its wheels) works, unless
+the environment sets ``USTUI_JIT=0``.
 
 numba is imported on first use, not with this module: its import and start cost about
-half a second per process. It keeps the compiled code in its cache (``__pycache__``
-beside this file, else the user's cache directory, or ``NUMBA_CACHE_DIR``), and
-compiles in each process (about 5 s) when it finds no writable place.
+half a second per process. It keeps the compiled code in its cache: ``__pycache__``
+beside this file, else the user's cache directory (``jit_cache``), or the user's
+``NUMBA_CACHE_DIR``.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ import operator
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from ustui.core import jit_cache
 
 logger = logging.getLogger(__name__)
 
@@ -346,6 +350,7 @@ def load() -> Kernels:
 @functools.cache
 def compiled() -> Kernels | None:
     """The kernels compiled by numba (or loaded from its cache); None without numba."""
+    jit_cache.choose(Path(__file__).parent)
     try:
         import numba
     except ImportError:

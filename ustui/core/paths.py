@@ -1,4 +1,4 @@
-"""Where ustui keeps its files: XDG config, data and state directories.
+"""Where ustui keeps its files: XDG config, data, state and cache directories.
 
 Tests and users may relocate everything by setting the XDG variables.
 """
@@ -30,6 +30,11 @@ def data_dir() -> Path:
 def state_dir() -> Path:
     """Sessions and the audit log (``$XDG_STATE_HOME/ustui``)."""
     return _xdg("XDG_STATE_HOME", ".local/state")
+
+
+def cache_dir() -> Path:
+    """Files that can be rebuilt, such as compiled kernels (``$XDG_CACHE_HOME/ustui``)."""
+    return _xdg("XDG_CACHE_HOME", ".cache")
 
 
 def private_dir(path: Path) -> Path:

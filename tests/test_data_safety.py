@@ -539,8 +539,10 @@ def test_bench_measures_the_memory_of_many_files(tmp_path: Path) -> None:
 
     folder = write_small_files(tmp_path / "few", 3)
     assert len({pydicom.dcmread(p).SOPInstanceUID for p in folder.iterdir()}) == 3
-    result = many_files_memory(tmp_path, files=20, workers=1)
-    assert result["files"] == 20 and result["worker_peak_mb"] == 0
+    result = many_files_memory(tmp_path, files=20, workers=2)
+    assert result["files"] == 20 and int(result["worker_peak_mb"]) > 20  # type: ignore[call-overload]
+    # What grows with the number of files lives in the main process; the workers also
+    # hold the text reader, a constant per process.
     assert 20 < int(result["main_peak_mb"]) < 300  # type: ignore[call-overload]
     with zipfile.ZipFile(tmp_path / "many.zip") as zf:
         assert len(json.loads(zf.read("manifest.json"))["files"]) == 20

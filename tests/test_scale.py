@@ -114,9 +114,10 @@ def test_scheduler_export_is_byte_identical_to_a_local_one(tmp_path: Path, clust
     code_remote, summary_remote = _export(
         str(tmp_path / "exam"), "--out", str(remote), "--scheduler", cluster.scheduler_address
     )
-    assert code_local == code_remote == 1  # the non-DICOM file is skipped in both
-    assert summary_remote["skipped"] == summary_local["skipped"]
-    assert [s["reason"] for s in summary_remote["skipped"]] == ["not a DICOM file"]
+    assert code_local == code_remote == 0  # the walked non-DICOM file is ignored by both
+    assert summary_remote["skipped"] == summary_local["skipped"] == []
+    assert summary_remote["ignored"] == summary_local["ignored"]
+    assert len(summary_remote["ignored"]) == 1
     assert len(summary_remote["exported"]) == 6
     assert remote.read_bytes() == local.read_bytes()
     assert _leftovers(tmp_path) == []
@@ -130,7 +131,7 @@ def test_relative_input_paths_reach_the_workers(
     code, summary = _export(
         "exam", "--out", "out.zip", "--profile", no_text, "--scheduler", cluster.scheduler_address
     )
-    assert code == 1 and len(summary["exported"]) == 2
+    assert code == 0 and len(summary["exported"]) == 2
     assert summary["exported"][0]["input"].startswith("exam/")  # labels stay as given
 
 
@@ -155,7 +156,7 @@ def test_a_worker_killed_mid_export_loses_no_file(tmp_path: Path, no_text: str) 
     write_exam(tmp_path / "exam", patients=3, per_patient=2)
     local, remote = tmp_path / "local.zip", tmp_path / "remote.zip"
     marker = tmp_path / "killed"
-    assert _export(str(tmp_path / "exam"), "--out", str(local), "--profile", no_text)[0] == 1
+    assert _export(str(tmp_path / "exam"), "--out", str(local), "--profile", no_text)[0] == 0
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
     try:
         with _cluster() as fresh, distributed.Client(fresh) as client:
@@ -172,7 +173,7 @@ def test_a_worker_killed_mid_export_loses_no_file(tmp_path: Path, no_text: str) 
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     assert marker.exists()  # a worker was killed while running a file
-    assert code == 1 and len(summary["exported"]) == 6
+    assert code == 0 and len(summary["exported"]) == 6
     assert remote.read_bytes() == local.read_bytes()
     assert _leftovers(tmp_path) == []
 
@@ -234,7 +235,7 @@ def test_a_local_export_imports_no_dask(tmp_path: Path) -> None:
     )
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert run.stdout.split()[-2:] == ["1", "False"], run.stderr
+    assert run.stdout.split()[-2:] == ["0", "False"], run.stderr
 
 
 def _shard_export(exam: Path, out: Path, size: str, *extra: str) -> tuple[int, dict[str, Any]]:
@@ -244,7 +245,7 @@ def _shard_export(exam: Path, out: Path, size: str, *extra: str) -> tuple[int, d
 def test_shards_keep_subjects_whole_with_a_combined_manifest(tmp_path: Path, no_text: str) -> None:
     write_exam(tmp_path / "exam", patients=4, per_patient=2)
     whole = tmp_path / "whole.zip"
-    assert _export(str(tmp_path / "exam"), "--out", str(whole), "--profile", no_text)[0] == 1
+    assert _export(str(tmp_path / "exam"), "--out", str(whole), "--profile", no_text)[0] == 0
     everything = _members(whole)
     biggest_subject = max(
         sum(len(b) for n, b in everything.items() if n.startswith(s))
@@ -255,7 +256,7 @@ def test_shards_keep_subjects_whole_with_a_combined_manifest(tmp_path: Path, no_
     code, summary = _shard_export(
         tmp_path / "exam", tmp_path / "out.zip", size, "--profile", no_text
     )
-    assert code == 1
+    assert code == 0
     names = [Path(p).name for p in summary["shards"]]
     assert names == ["out-0001.zip", "out-0002.zip"]
     assert summary["out"] == str(tmp_path / "out.zip")
@@ -296,7 +297,7 @@ def test_a_subject_bigger_than_the_shard_size_gets_a_shard_of_its_own(
     code, summary = _shard_export(
         tmp_path / "exam", tmp_path / "o.zip", "1KB", "--profile", no_text
     )
-    assert code == 1 and len(summary["shards"]) == 2
+    assert code == 0 and len(summary["shards"]) == 2
     for shard in summary["shards"]:
         subjects = {n.split("/")[0] for n in _members(Path(shard)) if "/" in n}
         assert len(subjects) == 1
@@ -370,7 +371,9 @@ def test_real_files_on_a_cluster_match_a_local_sharded_export(
         "20MB",
     )
     assert code_l == code_r and summary_r["skipped"] == summary_l["skipped"]
-    assert len(summary_r["exported"]) == len(summary_l["exported"]) >= 30
+    assert (
+        len(summary_r["exported"]) == len(summary_l["exported"]) >= 28
+    )  # copies of one instance are exported once
     found: dict[str, bytes] = {}
     for shard in summary_r["shards"]:
         members = _members(Path(shard))
@@ -435,6 +438,7 @@ def test_numba_cache_goes_to_the_user_cache_when_the_package_is_read_only(
             folder.chmod(0o755)
     assert not list(package.rglob("*.nbi"))
     assert {p.name.split("-")[0] for p in (cache / "ustui" / "numba").rglob("*.nbi")} == {
+        "jpeg_kernels.decode",
         "jpeg_kernels.walk",
         "jpeg_kernels.write",
     }

@@ -43,7 +43,7 @@ import re
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -384,6 +384,9 @@ class _Search:
         everyone = Identity()
         for header in headers:
             everyone = everyone.merge(identity_of(header))
+        # Unpaired, a member is judged against every patient: their short name parts
+        # ("US", "OB") then match unrelated words of another file's overlay.
+        everyone = replace(everyone, names=frozenset(n for n in everyone.names if len(n) >= 4))
 
         def identity_for(member: Dataset) -> Identity:
             original = self.pairing.get(dataset_text(member, "SOPInstanceUID"))

@@ -7,12 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 
-import pytest
+from dciodvfy import dciodvfy_errors, needs_dciodvfy
 from pydicom import Dataset, dcmread
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import (
@@ -189,20 +187,6 @@ def test_type_1_attributes_of_enhanced_iods_get_a_dummy() -> None:
     assert plain.BurnedInAnnotation == "YES"
 
 
-def _dciodvfy_errors(path: Path) -> set[str]:
-    result = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
-    return {
-        re.sub(r"\d+", "N", re.sub(r"= <[^>]*>", "= <>", line))
-        for line in (result.stdout + result.stderr).splitlines()
-        if line.startswith("Error")
-    }
-
-
-needs_dciodvfy = pytest.mark.skipif(
-    shutil.which("dciodvfy") is None, reason="dciodvfy (dicom3tools) not installed"
-)
-
-
 @needs_dciodvfy
 def test_iod_rules_match_what_dciodvfy_requires(tmp_path: Path) -> None:
     """Re-derive the Type 1 and Burned In Annotation tables from dciodvfy itself."""
@@ -215,7 +199,7 @@ def test_iod_rules_match_what_dciodvfy_requires(tmp_path: Path) -> None:
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         path = tmp_path / "t.dcm"
         ds.save_as(path, enforce_file_format=True)
-        errors = "\n".join(_dciodvfy_errors(path))
+        errors = "\n".join(dciodvfy_errors(path))
         for keyword, where in TYPE_1.items():
             missing = f"Missing attribute Type N Required Element=<{keyword}>" in errors
             assert missing == (sop_class in where), (keyword, sop_class)
@@ -245,7 +229,7 @@ def test_exports_of_pydicoms_test_files_have_no_new_dciodvfy_error(tmp_path: Pat
         with zipfile.ZipFile(out) as zf:
             member = next(n for n in zf.namelist() if n.endswith(".dcm"))
             (tmp_path / "out.dcm").write_bytes(zf.read(member))
-        new = _dciodvfy_errors(tmp_path / "out.dcm") - _dciodvfy_errors(source)
+        new = dciodvfy_errors(tmp_path / "out.dcm") - dciodvfy_errors(source)
         assert not new, f"{name}: {sorted(new)}"
 
 

@@ -7,15 +7,13 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import re
-import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import real_files
+from dciodvfy import dciodvfy_errors, needs_dciodvfy
 from pydicom import Dataset, dcmread
 from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
@@ -349,17 +347,7 @@ def test_profiles_show_says_where_each_tag_is_written(capsys: pytest.CaptureFixt
 def _dciodvfy_errors(data: bytes, tmp: Path) -> set[str]:
     path = tmp / "check.dcm"
     path.write_bytes(data)
-    result = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
-    return {
-        re.sub(r"\d+", "N", re.sub(r"= <[^>]*>", "= <>", line))
-        for line in (result.stdout + result.stderr).splitlines()
-        if line.startswith("Error")
-    }
-
-
-needs_dciodvfy = pytest.mark.skipif(
-    shutil.which("dciodvfy") is None, reason="dciodvfy (dicom3tools) not installed"
-)
+    return dciodvfy_errors(path)
 
 
 @needs_dciodvfy

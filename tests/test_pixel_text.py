@@ -312,3 +312,28 @@ def test_real_files_lose_the_identifying_text_inside_the_image(
     first = arr[0] if arr.ndim == 4 else arr
     moved = wanted.translate(-row["crop"][0], -row["crop"][1])
     assert first[moved.top : moved.bottom, moved.left : moved.right].max() <= 8
+
+
+class _Detector:
+    """Stands in for the detection model: records the image size it is given."""
+
+    def __init__(self) -> None:
+        self.shapes: list[tuple[int, ...]] = []
+
+    def run(self, _outputs: object, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        x = feed["x"]
+        self.shapes.append(x.shape[2:])
+        return [np.zeros((1, 1, *x.shape[2:]), np.float32)]
+
+
+@pytest.mark.parametrize(
+    ("size", "seen"),
+    [((64, 96), (192, 288)), ((120, 256), (352, 768)), ((480, 640), (736, 992))],
+)
+def test_small_images_are_enlarged_at_most_three_times_for_the_detector(
+    size: tuple[int, int], seen: tuple[int, int]
+) -> None:
+    detector = _Detector()
+    reader = text_reader.TextReader(detector, None, [""])
+    assert reader.read(np.zeros((*size, 3), np.uint8)) == []
+    assert detector.shapes == [seen]

@@ -14,7 +14,7 @@ from pathlib import Path
 from ustui.core.atomic import write_atomic
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CrosswalkRow:
     input_label: str
     patient_id: str

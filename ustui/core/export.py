@@ -9,9 +9,11 @@ partial destination.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import errno
 import hashlib
+import io
 import logging
 import multiprocessing
 import os
@@ -27,6 +29,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
 from pydicom import Dataset
 
@@ -124,7 +127,7 @@ class _Job:
     accept_header_tags: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Done:
     """A file processed into a part; naming happens once all parts are known."""
 
@@ -193,12 +196,11 @@ def run_export(
             _run_jobs(jobs, request.workers, progress, cancelled, scheduler=request.scheduler),
             request,
         )
-        done = [o for o in outcomes if isinstance(o, _Done)]
-        skipped = [o for o in outcomes if isinstance(o, Skipped)]
-        result = ExportResult(out=None, skipped=skipped)
-        if not done:
+        result = ExportResult(out=None, skipped=[o for o in outcomes if isinstance(o, Skipped)])
+        named = _name(_with_offsets([o for o in outcomes if isinstance(o, _Done)]), request.profile)
+        del jobs, outcomes  # the named rows replace these rather than sit beside them
+        if not named:
             return result
-        named = _name(_with_offsets(done), request.profile)
         staged = _stage(out, named, request)
         placed: list[Path] = []
         try:
@@ -628,17 +630,10 @@ def _write_zip(out: Path, named: list[_Done], profile: Profile) -> Path:
                 with d.part.open("rb") as src, zf.open(info, "w", force_zip64=True) as dst:
                     shutil.copyfileobj(src, dst, 1024 * 1024)
                 d.part.unlink()
-            for name, payload in (
-                ("manifest.csv", manifest.to_csv(rows, tag_names=tag_names)),
-                (
-                    "manifest.json",
-                    manifest.to_json(rows, profile=profile.name, tag_names=tag_names),
-                ),
-            ):
-                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                zf.writestr(info, payload)
+            with _text_member(zf, "manifest.csv") as text:
+                manifest.write_csv(text, rows, tag_names=tag_names)
+            with _text_member(zf, "manifest.json") as text:
+                manifest.write_json(text, rows, profile=profile.name, tag_names=tag_names)
             raw.flush()
             os.fsync(raw.fileno())
     except OSError as exc:
@@ -650,6 +645,16 @@ def _write_zip(out: Path, named: list[_Done], profile: Profile) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return tmp
+
+
+@contextlib.contextmanager
+def _text_member(zf: zipfile.ZipFile, name: str) -> Iterator[TextIO]:
+    """A deflated UTF-8 member of ``zf``, written as it comes rather than built whole."""
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    with zf.open(info, "w") as member, io.TextIOWrapper(member, "utf-8", newline="") as text:
+        yield text
 
 
 def _os_reason(exc: OSError) -> str:

@@ -6,11 +6,10 @@ Holds only pseudonyms, geometry, tags and encodings: never original identifiers.
 from __future__ import annotations
 
 import csv
-import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 from ustui import __version__
 
@@ -18,7 +17,7 @@ from ustui import __version__
 SCHEMA_VERSION = 2
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ManifestRow:
     path: str
     """Member name in the ZIP."""
@@ -84,19 +83,41 @@ class ManifestRow:
     """Where a tag disagreed with the original header, and what was changed to agree."""
 
 
-def to_json(rows: Sequence[ManifestRow], *, profile: str, tag_names: Sequence[str]) -> bytes:
-    document = {
+def write_json(
+    out: TextIO,
+    rows: Iterable[ManifestRow],
+    *,
+    profile: str,
+    tag_names: Sequence[str],
+    shards: Sequence[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """``manifest.json``, written row by row: 10,000 rows never sit in memory as one
+    document. The bytes are those of ``json.dumps(document, indent=1)``.
+
+    ``shards`` names the shard of each row (a combined manifest); ``extra`` adds
+    top-level fields after ``files``.
+    """
+    head = {
         "schema_version": SCHEMA_VERSION,
         "generator": f"ustui {__version__}",
         "profile": profile,
         "tags": list(tag_names),
-        "files": [asdict(r) for r in rows],
     }
-    return json.dumps(document, indent=1).encode()
+    out.write(json.dumps(head, indent=1)[:-2] + ',\n "files": [')
+    count = 0
+    for count, r in enumerate(rows, 1):
+        entry = asdict(r) | ({"shard": shards[count - 1]} if shards is not None else {})
+        separator = "," if count > 1 else ""
+        out.write(separator + "\n  " + json.dumps(entry, indent=1).replace("\n", "\n  "))
+    out.write("\n ]" if count else "]")
+    for key, value in (extra or {}).items():
+        out.write(f",\n {json.dumps(key)}: " + json.dumps(value, indent=1).replace("\n", "\n "))
+    out.write("\n}")
 
 
-def to_csv(rows: Sequence[ManifestRow], *, tag_names: Sequence[str]) -> bytes:
-    columns = [
+def csv_columns(tag_names: Sequence[str]) -> list[str]:
+    return [
         "path", "subject", "study_uid", "series_uid", "sop_instance_uid", "sop_class_uid",
         "frames", "rows", "columns", "crop_left", "crop_top", "crop_right", "crop_bottom",
         "crop_requested", "crop_source", "masks", "fan", *[f"tag_{t}" for t in tag_names],
@@ -104,14 +125,24 @@ def to_csv(rows: Sequence[ManifestRow], *, tag_names: Sequence[str]) -> bytes:
         "pixel_text", "text_masks", "text_kept",
         "still", "photometric", "bits_allocated", "bits_stored", "spacing_x_mm", "spacing_y_mm",
         "frame_time_ms", "cine_rate", "time_offset_s", "device_manufacturer", "device_model",
-        "device_transducer_type", "regions",
-        "pixel_text", "text_masks", "text_kept", "tag_codes", "tag_sources", "tag_notes",
+        "device_transducer_type", "regions", "tag_codes", "tag_sources", "tag_notes",
     ]  # fmt: skip
-    out = io.StringIO()
+
+
+def write_csv(
+    out: TextIO,
+    rows: Iterable[ManifestRow],
+    *,
+    tag_names: Sequence[str],
+    shards: Sequence[str] | None = None,
+) -> None:
+    """``manifest.csv``: the manifest flattened, one line per row (lists and mappings as
+    JSON). ``shards`` adds a first column naming each row's shard."""
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for r in rows:
+    writer.writerow([*(["shard"] if shards is not None else []), *csv_columns(tag_names)])
+    for i, r in enumerate(rows):
         writer.writerow([
+            *([shards[i]] if shards is not None else []),
             r.path, r.subject, r.study_uid, r.series_uid, r.sop_instance_uid, r.sop_class_uid,
             r.frames, r.rows, r.columns, *r.crop, json.dumps(r.crop_requested), r.crop_source,
             json.dumps(r.masks), json.dumps(r.fan) if r.fan else "",
@@ -125,7 +156,6 @@ def to_csv(rows: Sequence[ManifestRow], *, tag_names: Sequence[str]) -> bytes:
             r.device.get("transducer_type", ""), json.dumps(r.regions),
             json.dumps(r.tag_codes), json.dumps(r.tag_sources), json.dumps(r.tag_notes),
         ])  # fmt: skip
-    return out.getvalue().encode()
 
 
 def _blank(value: float | None) -> object:

@@ -9,10 +9,8 @@ holds each file and the sha256 of every shard.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,50 +85,34 @@ def stage_combined_manifest(
     whoever hashes it has hashed the whole export.
     """
     names = [final.name for _, final, _ in shards]
+    rows = [row for _, _, shard_rows in shards for row in shard_rows]
+    in_shard = [name for name, (_, _, part) in zip(names, shards, strict=True) for _ in part]
     csv_path, json_path = manifest_paths(out)
     staged: list[tuple[Path, Path]] = []
     try:
-        table = _combined_csv(shards, names, tag_names)
-        staged.append((write_temporary(csv_path, table), csv_path))
-        document = json.loads(
-            manifest.to_json(
-                [row for _, _, rows in shards for row in rows],
-                profile=profile,
-                tag_names=tag_names,
-            )
-        )
-        in_shard = [name for name, (_, _, rows) in zip(names, shards, strict=True) for _ in rows]
-        for entry, name in zip(document["files"], in_shard, strict=True):
-            entry["shard"] = name
-        document["shards"] = [
-            {"file": name, "files": len(rows), "bytes": written.stat().st_size}
+        table = io.StringIO()
+        manifest.write_csv(table, rows, tag_names=tag_names, shards=in_shard)
+        staged.append((write_temporary(csv_path, table.getvalue().encode()), csv_path))
+        listing = [
+            {"file": name, "files": len(shard_rows), "bytes": written.stat().st_size}
             | {"sha256": _sha256(written)}
-            for name, (written, _, rows) in zip(names, shards, strict=True)
+            for name, (written, _, shard_rows) in zip(names, shards, strict=True)
         ]
-        payload = json.dumps(document, indent=1).encode()
-        staged.append((write_temporary(json_path, payload), json_path))
+        document = io.StringIO()
+        manifest.write_json(
+            document,
+            rows,
+            profile=profile,
+            tag_names=tag_names,
+            shards=in_shard,
+            extra={"shards": listing},
+        )
+        staged.append((write_temporary(json_path, document.getvalue().encode()), json_path))
     except BaseException:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
         raise
     return staged
-
-
-def _combined_csv(
-    shards: Sequence[tuple[Path, Path, Sequence[manifest.ManifestRow]]],
-    names: Sequence[str],
-    tag_names: Sequence[str],
-) -> bytes:
-    """Each shard's manifest.csv, one header, with the shard's name as the first column."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    for n, (name, (_, _, rows)) in enumerate(zip(names, shards, strict=True)):
-        table = csv.reader(io.StringIO(manifest.to_csv(rows, tag_names=tag_names).decode()))
-        header = next(table)
-        if n == 0:
-            writer.writerow(["shard", *header])
-        writer.writerows([name, *line] for line in table)
-    return buffer.getvalue().encode()
 
 
 def _sha256(path: Path) -> str:

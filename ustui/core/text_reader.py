@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 #: the small fonts of ultrasound overlays (8-10 px) are then read reliably.
 _DET_MIN_SIDE = 736
 _DET_MAX_SIDE = 1600
+#: ...but never enlarged more than this: an 8 px font is 24 px by then, and a thumbnail
+#: scaled up to 736 px would cost the time and memory of a full frame for nothing.
+_DET_MAX_UPSCALE = 3.0
 _DET_THRESHOLD = 0.3
 _BOX_THRESHOLD = 0.5
 _UNCLIP_RATIO = 1.6
@@ -74,7 +77,7 @@ class TextReader:
 
     def _detect(self, rgb: np.ndarray) -> list[Box]:
         rows, columns = rgb.shape[:2]
-        scale = max(1.0, _DET_MIN_SIDE / min(rows, columns))
+        scale = max(1.0, min(_DET_MAX_UPSCALE, _DET_MIN_SIDE / min(rows, columns)))
         scale = min(scale, _DET_MAX_SIDE / max(rows, columns))
         height = max(32, round(rows * scale / 32) * 32)
         width = max(32, round(columns * scale / 32) * 32)

@@ -702,6 +702,32 @@ def test_disk_full_while_writing_the_zip_leaves_nothing(
     assert_session_intact(exam, session, saved)
 
 
+def test_disk_full_while_keeping_the_manifest_rows_leaves_nothing(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    exam_with_session: tuple[Path, Path, bytes],
+) -> None:
+    """The rows of processed files wait on disk beside the parts; that write can fail too."""
+    exam, session, saved = exam_with_session
+    real = Path.open
+
+    def open_(path: Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        file = real(path, mode, *args, **kwargs)
+        return FullDisk(file, 0) if path.name == "rows" and "w" in mode else file
+
+    monkeypatch.setattr(Path, "open", open_)
+    out = tmp_path / "out.zip"
+    assert export(exam, "--out", out) == 3
+    printed, errors = capsys.readouterr()
+    assert_no_traceback(printed, errors)
+    assert (
+        errors == f"ustui: {out}: cannot write the export: the disk is full; nothing was written\n"
+    )
+    assert_nothing_partial(out, "exam")
+    assert_session_intact(exam, session, saved)
+
+
 def test_a_failed_export_keeps_the_previous_zip(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exam_with_session: tuple[Path, Path, bytes]
 ) -> None:

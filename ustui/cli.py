@@ -334,11 +334,11 @@ def _export(args: argparse.Namespace) -> int:
                 {
                     "input": e.label,
                     "path": e.path_in_zip,
-                    "crop_source": e.row.crop_source,
-                    "transfer_syntax_out": e.row.transfer_syntax_out,
-                    "lossy": e.row.lossy,
-                    "pixel_text": e.row.pixel_text,
-                    "text_masks": len(e.row.text_masks),
+                    "crop_source": e.crop_source,
+                    "transfer_syntax_out": e.transfer_syntax_out,
+                    "lossy": e.lossy,
+                    "pixel_text": e.pixel_text,
+                    "text_masks": e.text_masks,
                 }
                 for e in result.exported
             ],
@@ -369,8 +369,8 @@ def _print_export_table(
         (
             printable(e.label),
             printable(e.path_in_zip),
-            e.row.crop_source,
-            "lossy" if e.row.lossy else "lossless",
+            e.crop_source,
+            "lossy" if e.lossy else "lossless",
         )
         for e in result.exported
     ]

@@ -41,8 +41,8 @@ def record_export(profile: Profile, result: ExportResult) -> None:
         "deid_options": list(profile.deid.options),
         "exported": len(result.exported),
         "skipped": dict(Counter(_reason_kind(s.reason) for s in result.skipped)),
-        "crop_sources": dict(Counter(e.row.crop_source for e in result.exported)),
-        "reencoded": sum(e.row.reencoded for e in result.exported),
+        "crop_sources": dict(Counter(e.crop_source for e in result.exported)),
+        "reencoded": sum(e.reencoded for e in result.exported),
         "zip_sha256": digest.hexdigest() if result.out else None,
         "crosswalk_written": result.crosswalk is not None,
     }

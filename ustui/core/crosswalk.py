@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
@@ -35,7 +35,7 @@ def crosswalk_path(place: Path, export: Path) -> Path:
     return place
 
 
-def write_crosswalk(place: Path, export: Path, rows: Sequence[CrosswalkRow]) -> Path:
+def write_crosswalk(place: Path, export: Path, rows: Iterable[CrosswalkRow]) -> Path:
     """Write the crosswalk for ``export`` with mode 0600 and return where it went."""
     path = crosswalk_path(place, export)
     out = io.StringIO()

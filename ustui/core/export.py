@@ -17,6 +17,7 @@ import io
 import logging
 import multiprocessing
 import os
+import pickle
 import shutil
 import signal
 import tempfile
@@ -29,7 +30,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from pydicom import Dataset
 
@@ -95,12 +96,17 @@ class Skipped:
     tagged): it still holds its instance against later copies. Never shown."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExportedFile:
     label: str
     """The input as the user named it (never written into the export)."""
     path_in_zip: str
-    row: manifest.ManifestRow
+    crop_source: str
+    transfer_syntax_out: str
+    lossy: bool
+    reencoded: bool
+    pixel_text: str
+    text_masks: int
 
 
 @dataclass
@@ -143,7 +149,101 @@ class _Done:
     """When the original was acquired, for offsets within its subject (never written)."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Filed:
+    """A processed file while the export waits for the others: what naming and the
+    summary need, with its manifest and crosswalk rows waiting on disk (``_RowStore``)."""
+
+    position: int
+    source: InputFile
+    part: Path
+    sort_key: tuple[int, str]
+    study_token: str
+    series_token: str
+    subject: str
+    tags: dict[str, str]
+    instance: str
+    """The original SOP Instance UID: later copies of it are left out."""
+    acquired: datetime | None
+    stored: int
+    """Where its rows are in the row store."""
+    summary: ExportedFile
+    time_offset_s: float | None = None
+
+    @property
+    def path(self) -> str:
+        return self.summary.path_in_zip
+
+
 Outcome = _Done | Skipped
+
+
+class _RowStore:
+    """The manifest and crosswalk rows of every processed file, in a file beside the
+    parts rather than in memory: the main process keeps a small record per file."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._opened: BinaryIO | None = None
+
+    @property
+    def _file(self) -> BinaryIO:
+        if self._opened is None:
+            self._opened = self._path.open("w+b")
+        return self._opened
+
+    def close(self) -> None:
+        if self._opened is not None:
+            self._opened.close()
+
+    def file(self, done: _Done) -> _Filed:
+        """Store ``done``'s rows; what is left of it."""
+        try:
+            stored = self._file.seek(0, os.SEEK_END)
+            pickle.dump((done.row, done.crosswalk), self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        except OSError as exc:
+            reason = f"cannot write the export: {_os_reason(exc)}; nothing was written"
+            raise ExportFailed(reason) from None
+        row = done.row
+        summary = ExportedFile(
+            label=done.source.label,
+            path_in_zip="",
+            crop_source=row.crop_source,
+            transfer_syntax_out=row.transfer_syntax_out,
+            lossy=row.lossy,
+            reencoded=row.reencoded,
+            pixel_text=row.pixel_text,
+            text_masks=len(row.text_masks),
+        )
+        return _Filed(
+            position=done.position,
+            source=done.source,
+            part=done.part,
+            sort_key=done.sort_key,
+            study_token=done.study_token,
+            series_token=done.series_token,
+            subject=row.subject,
+            tags=row.tags,
+            instance=done.crosswalk.sop_instance_uid,
+            acquired=done.acquired,
+            stored=stored,
+            summary=summary,
+        )
+
+    def _load(self, filed: _Filed) -> tuple[manifest.ManifestRow, CrosswalkRow]:
+        self._file.seek(filed.stored)
+        row, crosswalk = pickle.load(self._file)  # written by this process, above
+        return row, crosswalk
+
+    def rows(self, named: Iterable[_Filed]) -> Iterator[manifest.ManifestRow]:
+        """The final manifest rows, one at a time."""
+        for d in named:
+            row = self._load(d)[0]
+            yield replace(row, path=d.path, time_offset_s=d.time_offset_s)
+
+    def crosswalks(self, named: Iterable[_Filed]) -> Iterator[CrosswalkRow]:
+        for d in named:
+            yield replace(self._load(d)[1], path_in_zip=d.path)
 
 
 def run_export(
@@ -175,6 +275,7 @@ def run_export(
         raise ExportFailed(
             f"cannot write in its folder: {_os_reason(exc)}", source=str(request.out)
         ) from None
+    store = _RowStore(parts / "rows")
     try:
         subjects = _subjects(request, key)
         jobs = [
@@ -193,22 +294,29 @@ def run_export(
             for i, source in enumerate(request.inputs)
         ]
         outcomes = _drop_copies(
-            _run_jobs(jobs, request.workers, progress, cancelled, scheduler=request.scheduler),
+            (
+                store.file(o) if isinstance(o, _Done) else o
+                for o in _run_jobs(
+                    jobs, request.workers, progress, cancelled, scheduler=request.scheduler
+                )
+            ),
             request,
         )
         result = ExportResult(out=None, skipped=[o for o in outcomes if isinstance(o, Skipped)])
-        named = _name(_with_offsets([o for o in outcomes if isinstance(o, _Done)]), request.profile)
-        del jobs, outcomes  # the named rows replace these rather than sit beside them
+        named = _name(
+            _with_offsets([o for o in outcomes if isinstance(o, _Filed)]), request.profile
+        )
+        del jobs, outcomes  # the named records replace these rather than sit beside them
         if not named:
             return result
-        staged = _stage(out, named, request)
+        staged = _stage(out, named, store, request)
         placed: list[Path] = []
         try:
-            result.exported = [ExportedFile(d.source.label, d.row.path, d.row) for d in named]
+            result.exported = [d.summary for d in named]
             # The crosswalk and the audit line come first: a ZIP in place always has both.
             if request.profile.export.crosswalk:
                 result.crosswalk = write_crosswalk(
-                    request.profile.export.crosswalk, out, [d.crosswalk for d in named]
+                    request.profile.export.crosswalk, out, store.crosswalks(named)
                 )
             # The audit hashes the last staged file: the ZIP, or the combined manifest
             # that holds every shard's sha256.
@@ -232,26 +340,34 @@ def run_export(
         exc.source = exc.source or str(request.out)
         raise
     finally:
+        store.close()
         shutil.rmtree(parts, ignore_errors=True)
 
 
-def _stage(out: Path, named: list[_Done], request: ExportRequest) -> list[tuple[Path, Path]]:
+def _stage(
+    out: Path, named: list[_Filed], store: _RowStore, request: ExportRequest
+) -> list[tuple[Path, Path]]:
     """Everything the export puts in place, written under temporary names beside ``out``:
     (temporary, final) pairs. One ZIP, or with a shard size the shards and their combined
     manifest."""
     profile = request.profile
     if not request.shard_size:
-        return [(_write_zip(out, named, profile), out)]
+        return [(_write_zip(out, named, store, profile), out)]
     sizes = [d.part.stat().st_size for d in named]
-    groups = shards.plan([d.row.subject for d in named], sizes, request.shard_size)
-    written: list[tuple[Path, Path, list[manifest.ManifestRow]]] = []
+    groups = shards.plan([d.subject for d in named], sizes, request.shard_size)
+    written: list[tuple[Path, Path, int]] = []
     try:
         for number, group in enumerate(groups, 1):
             final = shards.shard_path(out, number)
             members = [named[i] for i in group]
-            written.append((_write_zip(final, members, profile), final, [d.row for d in members]))
+            written.append((_write_zip(final, members, store, profile), final, len(members)))
+        in_order = [named[i] for group in groups for i in group]
         combined = shards.stage_combined_manifest(
-            out, written, profile=profile.name, tag_names=[t.name for t in profile.tags]
+            out,
+            written,
+            lambda: store.rows(in_order),
+            profile=profile.name,
+            tag_names=[t.name for t in profile.tags],
         )
     except BaseException as exc:
         for tmp, _, _ in written:
@@ -290,7 +406,9 @@ def _identity_only(header: Dataset) -> Dataset:
     return kept
 
 
-def _drop_copies(outcomes: Iterable[Outcome], request: ExportRequest) -> list[Outcome]:
+def _drop_copies(
+    outcomes: Iterable[_Filed | Skipped], request: ExportRequest
+) -> list[_Filed | Skipped]:
     """The outcomes in input order, each instance (SOP Instance UID) exported once.
 
     The first sound file of an instance holds it, exported or left out by choice;
@@ -300,15 +418,15 @@ def _drop_copies(outcomes: Iterable[Outcome], request: ExportRequest) -> list[Ou
     order = {f.label: i for i, f in enumerate(request.inputs)}
     ranked = sorted(
         outcomes,
-        key=lambda o: o.position if isinstance(o, _Done) else order.get(o.label, len(order)),
+        key=lambda o: o.position if isinstance(o, _Filed) else order.get(o.label, len(order)),
     )
     first: dict[str, str] = {}
-    kept: list[Outcome] = []
+    kept: list[_Filed | Skipped] = []
     for outcome in ranked:
-        label = outcome.source.label if isinstance(outcome, _Done) else outcome.label
-        uid = outcome.crosswalk.sop_instance_uid if isinstance(outcome, _Done) else outcome.claim
+        label = outcome.source.label if isinstance(outcome, _Filed) else outcome.label
+        uid = outcome.instance if isinstance(outcome, _Filed) else outcome.claim
         if uid and uid in first:
-            if isinstance(outcome, _Done):
+            if isinstance(outcome, _Filed):
                 outcome.part.unlink(missing_ok=True)
             kept.append(Skipped(label, f"duplicate of {first[uid]}"))
             continue
@@ -559,20 +677,17 @@ def _keeps_time(profile: Profile) -> bool:
     return bool({"retain-modified-dates", "retain-full-dates"} & set(profile.deid.options))
 
 
-def _with_offsets(done: list[_Done]) -> list[_Done]:
+def _with_offsets(done: list[_Filed]) -> list[_Filed]:
     """Each file's seconds since its subject's first acquisition: the order and spacing of
     a subject's studies survive, their dates do not."""
     first: dict[str, datetime] = {}
     for d in done:
         if d.acquired is not None:
-            first[d.row.subject] = min(d.acquired, first.get(d.row.subject, d.acquired))
+            first[d.subject] = min(d.acquired, first.get(d.subject, d.acquired))
     return [
         d
         if d.acquired is None
-        else replace(
-            d,
-            row=replace(d.row, time_offset_s=(d.acquired - first[d.row.subject]).total_seconds()),
-        )
+        else replace(d, time_offset_s=(d.acquired - first[d.subject]).total_seconds())
         for d in done
     ]
 
@@ -584,13 +699,13 @@ def _instance_number(header: Dataset) -> int:
         return 0
 
 
-def _name(done: list[_Done], profile: Profile) -> list[_Done]:
+def _name(done: list[_Filed], profile: Profile) -> list[_Filed]:
     """Every part with its final member name: index counts within each series."""
     template = profile.export.template
     tag_order = [t.name for t in profile.tags]
-    by_series: dict[tuple[str, str, str], list[_Done]] = {}
+    by_series: dict[tuple[str, str, str], list[_Filed]] = {}
     for d in done:
-        by_series.setdefault((d.row.subject, d.study_token, d.series_token), []).append(d)
+        by_series.setdefault((d.subject, d.study_token, d.series_token), []).append(d)
     names: dict[int, str] = {}
     for (subject, study, series), members in by_series.items():
         for index, d in enumerate(sorted(members, key=lambda m: m.sort_key), 1):
@@ -600,22 +715,17 @@ def _name(done: list[_Done], profile: Profile) -> list[_Done]:
                 study=study,
                 series=series,
                 index=index,
-                tags=naming.tags_part(d.row.tags, tag_order),
+                tags=naming.tags_part(d.tags, tag_order),
             )
     unique = naming.dedupe([names[d.position] for d in done])
     return [
-        replace(
-            d,
-            row=replace(d.row, path=name),
-            crosswalk=replace(d.crosswalk, path_in_zip=name),
-        )
+        replace(d, summary=replace(d.summary, path_in_zip=name))
         for d, name in zip(done, unique, strict=True)
     ]
 
 
-def _write_zip(out: Path, named: list[_Done], profile: Profile) -> Path:
+def _write_zip(out: Path, named: list[_Filed], store: _RowStore, profile: Profile) -> Path:
     """The complete ZIP, under a temporary name beside ``out`` (the caller renames it)."""
-    rows = [d.row for d in named]
     tag_names = [t.name for t in profile.tags]
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     tmp = Path(tmp_name)
@@ -625,15 +735,17 @@ def _write_zip(out: Path, named: list[_Done], profile: Profile) -> Path:
                 # Stored, not deflated: most pixel data is compressed already, and
                 # deflating native cines costs more time than the space it saves (the
                 # profile's lossless codec is the way to smaller files).
-                info = zipfile.ZipInfo(d.row.path, date_time=(1980, 1, 1, 0, 0, 0))
+                info = zipfile.ZipInfo(d.path, date_time=(1980, 1, 1, 0, 0, 0))
                 info.external_attr = 0o644 << 16
                 with d.part.open("rb") as src, zf.open(info, "w", force_zip64=True) as dst:
                     shutil.copyfileobj(src, dst, 1024 * 1024)
                 d.part.unlink()
             with _text_member(zf, "manifest.csv") as text:
-                manifest.write_csv(text, rows, tag_names=tag_names)
+                manifest.write_csv(text, store.rows(named), tag_names=tag_names)
             with _text_member(zf, "manifest.json") as text:
-                manifest.write_json(text, rows, profile=profile.name, tag_names=tag_names)
+                manifest.write_json(
+                    text, store.rows(named), profile=profile.name, tag_names=tag_names
+                )
             raw.flush()
             os.fsync(raw.fileno())
     except OSError as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from ustui.core import manifest
@@ -73,35 +73,38 @@ def manifest_paths(out: Path) -> tuple[Path, Path]:
 
 def stage_combined_manifest(
     out: Path,
-    shards: Sequence[tuple[Path, Path, Sequence[manifest.ManifestRow]]],
+    shards: Sequence[tuple[Path, Path, int]],
+    rows: Callable[[], Iterable[manifest.ManifestRow]],
     *,
     profile: str,
     tag_names: Sequence[str],
 ) -> list[tuple[Path, Path]]:
     """Write the combined manifest under temporary names beside ``out``.
 
-    ``shards`` holds, per shard, its written file, the name it will have and its rows.
+    ``shards`` holds, per shard, its written file, the name it will have and how many
+    files it holds; ``rows`` gives every shard's manifest rows, shard after shard.
     Returns (temporary, final) pairs, the JSON last: it holds every shard's sha256, so
     whoever hashes it has hashed the whole export.
     """
     names = [final.name for _, final, _ in shards]
-    rows = [row for _, _, shard_rows in shards for row in shard_rows]
-    in_shard = [name for name, (_, _, part) in zip(names, shards, strict=True) for _ in part]
+    in_shard = [
+        name for name, (_, _, count) in zip(names, shards, strict=True) for _ in range(count)
+    ]
     csv_path, json_path = manifest_paths(out)
     staged: list[tuple[Path, Path]] = []
     try:
         table = io.StringIO()
-        manifest.write_csv(table, rows, tag_names=tag_names, shards=in_shard)
+        manifest.write_csv(table, rows(), tag_names=tag_names, shards=in_shard)
         staged.append((write_temporary(csv_path, table.getvalue().encode()), csv_path))
         listing = [
-            {"file": name, "files": len(shard_rows), "bytes": written.stat().st_size}
+            {"file": name, "files": count, "bytes": written.stat().st_size}
             | {"sha256": _sha256(written)}
-            for name, (written, _, shard_rows) in zip(names, shards, strict=True)
+            for name, (written, _, count) in zip(names, shards, strict=True)
         ]
         document = io.StringIO()
         manifest.write_json(
             document,
-            rows,
+            rows(),
             profile=profile,
             tag_names=tag_names,
             shards=in_shard,

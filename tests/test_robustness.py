@@ -625,6 +625,15 @@ def assert_nothing_partial(out: Path, *kept: str) -> None:
     assert sorted(p.name for p in out.parent.iterdir()) == sorted(kept)
 
 
+def assert_disk_full_reported(out: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One line on stderr naming the destination and the full disk; no traceback."""
+    printed, errors = capsys.readouterr()
+    assert_no_traceback(printed, errors)
+    assert (
+        errors == f"ustui: {out}: cannot write the export: the disk is full; nothing was written\n"
+    )
+
+
 def assert_session_intact(exam: Path, path: Path, saved: bytes) -> None:
     assert path.read_bytes() == saved
     again = Session.load([exam])
@@ -653,11 +662,7 @@ def test_disk_full_while_writing_a_part_leaves_nothing(
     monkeypatch.setattr(export_module, "write_image", failing)
     out = tmp_path / "out.zip"
     assert export(exam, "--out", out) == 3
-    printed, errors = capsys.readouterr()
-    assert_no_traceback(printed, errors)
-    assert (
-        errors == f"ustui: {out}: cannot write the export: the disk is full; nothing was written\n"
-    )
+    assert_disk_full_reported(out, capsys)
     assert_nothing_partial(out, "exam")
     assert tree_digest(exam) == before
     assert_session_intact(exam, session, saved)
@@ -691,11 +696,7 @@ def test_disk_full_while_writing_the_zip_leaves_nothing(
 
     monkeypatch.setattr(os, "fdopen", fdopen)
     assert export(exam, "--out", out) == 3
-    printed, errors = capsys.readouterr()
-    assert_no_traceback(printed, errors)
-    assert (
-        errors == f"ustui: {out}: cannot write the export: the disk is full; nothing was written\n"
-    )
+    assert_disk_full_reported(out, capsys)
     assert len(failed) == 1
     assert_nothing_partial(out, "exam")
     assert tree_digest(exam) == before
@@ -719,11 +720,7 @@ def test_disk_full_while_keeping_the_manifest_rows_leaves_nothing(
     monkeypatch.setattr(Path, "open", open_)
     out = tmp_path / "out.zip"
     assert export(exam, "--out", out) == 3
-    printed, errors = capsys.readouterr()
-    assert_no_traceback(printed, errors)
-    assert (
-        errors == f"ustui: {out}: cannot write the export: the disk is full; nothing was written\n"
-    )
+    assert_disk_full_reported(out, capsys)
     assert_nothing_partial(out, "exam")
     assert_session_intact(exam, session, saved)
 

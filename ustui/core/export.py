@@ -134,25 +134,9 @@ class _Job:
 
 
 @dataclass(frozen=True, slots=True)
-class _Done:
-    """A file processed into a part; naming happens once all parts are known."""
-
-    position: int
-    source: InputFile
-    part: Path
-    sort_key: tuple[int, str]
-    study_token: str
-    series_token: str
-    row: manifest.ManifestRow
-    crosswalk: CrosswalkRow
-    acquired: datetime | None = None
-    """When the original was acquired, for offsets within its subject (never written)."""
-
-
-@dataclass(frozen=True, slots=True)
 class _Filed:
     """A processed file while the export waits for the others: what naming and the
-    summary need, with its manifest and crosswalk rows waiting on disk (``_RowStore``)."""
+    summary need; its manifest and crosswalk rows wait on disk (``_RowStore``)."""
 
     position: int
     source: InputFile
@@ -165,14 +149,24 @@ class _Filed:
     instance: str
     """The original SOP Instance UID: later copies of it are left out."""
     acquired: datetime | None
-    stored: int
-    """Where its rows are in the row store."""
+    """When the original was acquired, for offsets within its subject (never written)."""
     summary: ExportedFile
+    stored: int = -1
+    """Where its rows are in the row store (set by the store)."""
     time_offset_s: float | None = None
 
     @property
     def path(self) -> str:
         return self.summary.path_in_zip
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    """A file processed into a part, as a worker returns it: its record and its rows."""
+
+    filed: _Filed
+    row: manifest.ManifestRow
+    crosswalk: CrosswalkRow
 
 
 Outcome = _Done | Skipped
@@ -197,38 +191,14 @@ class _RowStore:
             self._opened.close()
 
     def file(self, done: _Done) -> _Filed:
-        """Store ``done``'s rows; what is left of it."""
+        """Store ``done``'s rows; its record, which says where they are."""
         try:
             stored = self._file.seek(0, os.SEEK_END)
             pickle.dump((done.row, done.crosswalk), self._file, protocol=pickle.HIGHEST_PROTOCOL)
         except OSError as exc:
             reason = f"cannot write the export: {_os_reason(exc)}; nothing was written"
             raise ExportFailed(reason) from None
-        row = done.row
-        summary = ExportedFile(
-            label=done.source.label,
-            path_in_zip="",
-            crop_source=row.crop_source,
-            transfer_syntax_out=row.transfer_syntax_out,
-            lossy=row.lossy,
-            reencoded=row.reencoded,
-            pixel_text=row.pixel_text,
-            text_masks=len(row.text_masks),
-        )
-        return _Filed(
-            position=done.position,
-            source=done.source,
-            part=done.part,
-            sort_key=done.sort_key,
-            study_token=done.study_token,
-            series_token=done.series_token,
-            subject=row.subject,
-            tags=row.tags,
-            instance=done.crosswalk.sop_instance_uid,
-            acquired=done.acquired,
-            stored=stored,
-            summary=summary,
-        )
+        return replace(done.filed, stored=stored)
 
     def _load(self, filed: _Filed) -> tuple[manifest.ManifestRow, CrosswalkRow]:
         self._file.seek(filed.stored)
@@ -457,7 +427,7 @@ def _run_jobs(
         # Workers on other machines do not share this process's working directory.
         remote = [replace(j, source=replace(j.source, path=j.source.path.absolute())) for j in jobs]
         for n, outcome in enumerate(dask_jobs.run(_process, remote, scheduler, cancelled), 1):
-            report(n, outcome.source.label if isinstance(outcome, _Done) else outcome.label)
+            report(n, _label(outcome))
             yield outcome
         return
     if workers <= 1 or total <= 1:
@@ -488,7 +458,7 @@ def _run_jobs(
                 for future in finished:
                     outcome = future.result()
                     n += 1
-                    report(n, outcome.source.label if isinstance(outcome, _Done) else outcome.label)
+                    report(n, _label(outcome))
                     yield outcome
                     next_job = next(queue, None)
                     if next_job is not None:
@@ -499,6 +469,10 @@ def _run_jobs(
             # Cancelled, failed or interrupted: start no queued file, wait for running ones.
             pool.shutdown(cancel_futures=True)
             raise
+
+
+def _label(outcome: Outcome) -> str:
+    return outcome.filed.source.label if isinstance(outcome, _Done) else outcome.label
 
 
 def _init_worker() -> None:
@@ -648,28 +622,42 @@ def _write_part(
         tag_sources=tags.sources,
         tag_notes=[c.describe() for c in tags.conflicts] + changed,
     )
-    return _Done(
+    instance = str(header.get("SOPInstanceUID", ""))
+    filed = _Filed(
         position=job.position,
         source=job.source,
         part=part,
         sort_key=(_instance_number(header), row.sop_instance_uid),
-        acquired=ml_meta.acquired_at(header) if _keeps_time(profile) else None,
         study_token=pseudonyms.token("study", str(header.get("StudyInstanceUID", ""))),
         series_token=pseudonyms.token("series", str(header.get("SeriesInstanceUID", ""))),
-        row=row,
-        crosswalk=CrosswalkRow(
-            input_label=job.source.label,
-            patient_id=str(header.get("PatientID", "")),
-            study_uid=str(header.get("StudyInstanceUID", "")),
-            series_uid=str(header.get("SeriesInstanceUID", "")),
-            sop_instance_uid=str(header.get("SOPInstanceUID", "")),
-            subject=subject,
-            new_study_uid=row.study_uid,
-            new_series_uid=row.series_uid,
-            new_sop_instance_uid=row.sop_instance_uid,
+        subject=subject,
+        tags=row.tags,
+        instance=instance,
+        acquired=ml_meta.acquired_at(header) if _keeps_time(profile) else None,
+        summary=ExportedFile(
+            label=job.source.label,
             path_in_zip="",
+            crop_source=row.crop_source,
+            transfer_syntax_out=row.transfer_syntax_out,
+            lossy=row.lossy,
+            reencoded=row.reencoded,
+            pixel_text=row.pixel_text,
+            text_masks=len(row.text_masks),
         ),
     )
+    crosswalk = CrosswalkRow(
+        input_label=job.source.label,
+        patient_id=str(header.get("PatientID", "")),
+        study_uid=str(header.get("StudyInstanceUID", "")),
+        series_uid=str(header.get("SeriesInstanceUID", "")),
+        sop_instance_uid=instance,
+        subject=subject,
+        new_study_uid=row.study_uid,
+        new_series_uid=row.series_uid,
+        new_sop_instance_uid=row.sop_instance_uid,
+        path_in_zip="",
+    )
+    return _Done(filed, row, crosswalk)
 
 
 def _keeps_time(profile: Profile) -> bool:

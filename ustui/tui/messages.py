@@ -12,7 +12,6 @@ from ustui.core.boxes import Box
 from ustui.core.export import ExportProgress, ExportResult
 from ustui.core.inputs import InputFile
 from ustui.core.pixel_text import TextScan
-from ustui.core.session import FileDecision
 from ustui.core.verify import VerifyReport
 from ustui.tui.model import FileInfo
 
@@ -113,12 +112,3 @@ class ExportFinished(Message):
         self.result = result
         self.report = report
         self.error = error
-
-
-class DecisionChanged(Message):
-    """A file's decision changed (posted by the app so every pane can update)."""
-
-    def __init__(self, key: str, decision: FileDecision) -> None:
-        super().__init__()
-        self.key = key
-        self.decision = decision
